@@ -1,0 +1,214 @@
+//! Layered configuration: embedded defaults < config file < `WAYGATE_*` environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use waygate_core::money::Money;
+use waygate_core::pricing::{Category, RateCard};
+
+/// The commented defaults file; it doubles as the configuration reference.
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub admin_token: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub rate_limit_per_second: u32,
+    pub simulator_step_ms: u64,
+    pub webhooks_allow_private: bool,
+    pub window_template_opens: bool,
+    pub send_wait_ms: u64,
+    pub public_url: String,
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    pub twilio_api_base: String,
+    pub currency: String,
+    pub rate_card: RateCardConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateCardConfig {
+    pub default: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub countries: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "config".into(),
+                    message: format!("file {} not found", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("WAYGATE_").ignore(&["config"]));
+        Self::from_figment(figment)
+    }
+
+    /// Defaults overridden by `overrides` (TOML text); used by tests and the CLI.
+    pub fn from_toml(overrides: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(overrides)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.rate_card()?;
+        if config.rate_limit_per_second == 0 {
+            return Err(invalid("rate_limit_per_second", "must be at least 1"));
+        }
+        if !config.public_url.is_empty() {
+            url::Url::parse(&config.public_url)
+                .map_err(|e| invalid("public_url", &e.to_string()))?;
+        }
+        url::Url::parse(&config.twilio_api_base)
+            .map_err(|e| invalid("twilio_api_base", &e.to_string()))?;
+        Ok(config)
+    }
+
+    /// The SQLite file this configuration points at.
+    pub fn sqlite_path(&self) -> Result<PathBuf, ConfigError> {
+        if self.database_url.is_empty() {
+            return Ok(self.data_dir.join("waygate.db"));
+        }
+        self.database_url
+            .strip_prefix("sqlite://")
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                invalid(
+                    "database_url",
+                    "only sqlite:// URLs are supported by this build",
+                )
+            })
+    }
+
+    pub fn admin_token(&self) -> Option<&str> {
+        Some(self.admin_token.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// Base URL providers call back on.
+    pub fn public_base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.bind)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn rate_card(&self) -> Result<RateCard, ConfigError> {
+        let defaults = prices("rate_card.default", &self.rate_card.default)?;
+        let mut by_code = HashMap::new();
+        for (code, table) in &self.rate_card.countries {
+            let key = format!("rate_card.countries.{code}");
+            let code: u16 = code
+                .parse()
+                .map_err(|_| invalid(&key, "must be a country calling code such as 44"))?;
+            by_code.insert(code, prices(&key, table)?);
+        }
+        Ok(RateCard::new(defaults, by_code))
+    }
+}
+
+fn prices(
+    key: &str,
+    table: &BTreeMap<String, f64>,
+) -> Result<HashMap<Category, Money>, ConfigError> {
+    table
+        .iter()
+        .map(|(name, price)| {
+            let key = format!("{key}.{name}");
+            let category = Category::parse(name).ok_or_else(|| {
+                invalid(
+                    &key,
+                    "unknown category (marketing, utility, authentication, service)",
+                )
+            })?;
+            let money = Money::parse_decimal(&price.to_string())
+                .map_err(|e| invalid(&key, &e.to_string()))?;
+            if money < Money::ZERO {
+                return Err(invalid(&key, "must not be negative"));
+            }
+            Ok((category, money))
+        })
+        .collect()
+}
+
+fn invalid(key: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.rate_limit_per_second, 5);
+        assert_eq!(
+            config.sqlite_path().unwrap(),
+            PathBuf::from("./data/waygate.db")
+        );
+        assert!(config.admin_token().is_none());
+        let card = config.rate_card().unwrap();
+        assert_eq!(
+            card.price(Category::Marketing, 44),
+            Money::from_micros(70_500)
+        );
+        assert_eq!(
+            card.price(Category::Marketing, 1),
+            Money::from_micros(62_500)
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("bogus_key = 1").unwrap_err().to_string();
+        assert!(err.contains("bogus_key"), "{err}");
+    }
+
+    #[test]
+    fn malformed_value_is_named() {
+        let err = Config::from_toml("rate_limit_per_second = \"fast\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rate_limit_per_second"), "{err}");
+        let err = Config::from_toml("[rate_card.default]\nbananas = 1.0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rate_card.default.bananas"), "{err}");
+    }
+}

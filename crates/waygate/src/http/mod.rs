@@ -1,0 +1,178 @@
+//! The HTTP layer: routing, middleware, and the OpenAPI document generated from the handlers.
+
+pub mod auth;
+pub mod body;
+mod docs_page;
+pub mod error;
+mod query;
+pub mod ratelimit;
+mod routes;
+mod schemas;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::auth::Tenant;
+use self::error::ApiError;
+use self::ratelimit::RateLimiter;
+use crate::model::Sender;
+use crate::service::{ServiceError, Services};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub limiter: Arc<RateLimiter>,
+    pub prometheus: PrometheusHandle,
+    pub openapi: Arc<str>,
+    pub docs_page: Arc<str>,
+}
+
+impl AppState {
+    /// The tenant's sender, or SENDER_NOT_FOUND (also for another tenant's sender).
+    pub async fn owned_sender(&self, tenant: Tenant, id: Option<i64>) -> Result<Sender, ApiError> {
+        let Some(id) = id else {
+            return Err(ServiceError::SenderNotFound.into());
+        };
+        Ok(self
+            .services
+            .store
+            .get_sender(id)
+            .await?
+            .filter(|s| s.user_id == tenant.user_id)
+            .ok_or(ServiceError::SenderNotFound)?)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "waygate",
+        description = "Self-hostable WhatsApp Business messaging gateway. Tenant endpoints take `Authorization: Bearer <api key>`; admin endpoints take the admin token.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "whatsapp", description = "The portal-compatible WhatsApp endpoints"),
+        (name = "history", description = "Messages and conversations"),
+        (name = "account"), (name = "webhooks"), (name = "admin"), (name = "operations"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::tenant::me))
+        .routes(routes!(routes::tenant::senders))
+        .routes(routes!(routes::tenant::templates))
+        .routes(routes!(routes::tenant::session_status))
+        .routes(routes!(routes::send::send_template))
+        .routes(routes!(routes::send::send_freeform))
+        .routes(routes!(routes::history::message))
+        .routes(routes!(routes::history::conversations))
+        .routes(routes!(routes::history::conversation_messages))
+        .routes(routes!(routes::webhooks::create, routes::webhooks::list))
+        .routes(routes!(routes::webhooks::delete))
+        .routes(routes!(routes::webhooks::rotate_secret))
+        .routes(routes!(routes::admin::create_user))
+        .routes(routes!(routes::admin::create_api_key))
+        .routes(routes!(routes::admin::revoke_api_key))
+        .routes(routes!(routes::admin::create_sender))
+        .routes(routes!(routes::admin::update_sender))
+        .routes(routes!(routes::admin::create_template))
+        .routes(routes!(routes::admin::update_template))
+        .routes(routes!(routes::admin::credit))
+        .routes(routes!(routes::admin::simulator_inbound))
+        .routes(routes!(routes::ops::healthz))
+        .routes(routes!(routes::ops::readyz))
+        .routes(routes!(routes::ops::metrics))
+        .routes(routes!(routes::ops::openapi))
+        .routes(routes!(routes::ops::docs))
+}
+
+/// The OpenAPI document, as served at /openapi.json and committed as openapi.json.
+pub fn openapi_json() -> String {
+    let (_, doc) = api_router().split_for_parts();
+    doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+async fn not_found() -> Response {
+    ApiError::Service(ServiceError::NotFound).into_response()
+}
+
+/// Counts requests by route and status, and times them.
+async fn record_metrics(State(_): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("waygate_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("waygate_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    let span = |request: &Request| {
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", request_id = %id, method = %request.method(), uri = %request.uri(), user_id = tracing::field::Empty)
+    };
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Service(ServiceError::Store(crate::store::StoreError::Corrupt(
+                "handler panicked".into(),
+            )))
+            .into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Builds the state's precomputed documents.
+pub fn documents() -> (Arc<str>, Arc<str>) {
+    let json = openapi_json();
+    let page = docs_page::render(&json);
+    (Arc::from(json), Arc::from(page))
+}

@@ -1,0 +1,6 @@
+pub mod admin;
+pub mod history;
+pub mod ops;
+pub mod send;
+pub mod tenant;
+pub mod webhooks;

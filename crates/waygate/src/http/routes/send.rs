@@ -1,0 +1,239 @@
+//! The two send endpoints: parse, call the service, shape the answer (and remember it for
+//! idempotent replays).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use waygate_core::phone::E164;
+
+use crate::http::auth::Tenant;
+use crate::http::body::json_object;
+use crate::http::error::ApiError;
+use crate::http::ratelimit::Quota;
+use crate::http::schemas::*;
+use crate::http::AppState;
+use crate::input::Fields;
+use crate::model::Message;
+use crate::service::send::{FreeformSendRequest, SendReply, SendSuccess, TemplateSendRequest};
+use crate::service::ServiceError;
+use crate::store::{IdempotencyKey, Replay};
+use crate::views::session_status;
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The Idempotency-Key header with a hash of the body (JSON object keys are sorted, so key
+/// order and whitespace do not make a different body).
+fn idempotency(
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY {
+        return Err(waygate_core::validation::FieldErrors::single(
+            "Idempotency-Key",
+            "The Idempotency-Key header must be 1 to 255 characters.",
+        )
+        .into());
+    }
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        request_hash: Sha256::digest(&canonical).to_vec(),
+    }))
+}
+
+fn recipient(raw: Option<String>) -> Result<E164, ApiError> {
+    let raw = raw.unwrap_or_default();
+    Ok(E164::parse(&raw).map_err(|_| ServiceError::InvalidPhone)?)
+}
+
+fn success_body(s: &SendSuccess) -> Value {
+    let mut body = json!({
+        "success": true,
+        "conversation_id": s.conversation_id,
+        "message_id": s.message_id,
+        "whatsapp_message_id": s.message_id,
+        "message_sid": s.message_sid,
+        "status": s.status,
+    });
+    if let Some(session) = &s.session_status {
+        body["session_status"] = json!(session);
+    }
+    body
+}
+
+/// A replay of a request whose answer was never stored: the message as it stands now.
+async fn in_flight_body(app: &AppState, m: &Message, freeform: bool) -> Result<Value, ApiError> {
+    let mut body = json!({
+        "success": true,
+        "conversation_id": m.conversation_id,
+        "message_id": m.id,
+        "whatsapp_message_id": m.id,
+        "message_sid": m.message_sid,
+        "status": m.status,
+    });
+    if freeform {
+        let conversation = app
+            .services
+            .store
+            .get_conversation(m.conversation_id)
+            .await?;
+        let now = app.services.clock.now_ms();
+        body["session_status"] = json!(session_status(
+            conversation.as_ref(),
+            app.services.config.window_template_opens,
+            now
+        ));
+    }
+    Ok(body)
+}
+
+fn with_quota(mut response: Response, quota: Quota) -> Response {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(quota.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(quota.remaining));
+    response
+}
+
+/// Turns the service's answer into a response, storing it for replays when the request
+/// recorded a message.
+async fn respond(
+    app: &AppState,
+    tenant: Tenant,
+    idem: Option<IdempotencyKey>,
+    reply: Result<SendReply, ServiceError>,
+    freeform: bool,
+) -> Result<Response, ApiError> {
+    let (status, body) = match reply {
+        Ok(SendReply::Sent(success)) => (StatusCode::OK, success_body(&success)),
+        Ok(SendReply::Replayed(Replay::Response { status, body })) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            return Ok((status, axum::Json(body)).into_response());
+        }
+        Ok(SendReply::Replayed(Replay::InFlight(message))) => {
+            return Ok((
+                StatusCode::OK,
+                axum::Json(in_flight_body(app, &message, freeform).await?),
+            )
+                .into_response())
+        }
+        Err(e @ ServiceError::ProviderRejected { .. }) => ApiError::from(e).status_and_body(),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(idem) = idem {
+        let saved = app
+            .services
+            .store
+            .save_idempotent_response(tenant.user_id, idem.key, status.as_u16(), body.to_string())
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "cannot store the idempotent response; a replay will rebuild it");
+        }
+    }
+    Ok((status, axum::Json(body)).into_response())
+}
+
+fn count(result: &Result<SendReply, ServiceError>, endpoint: &'static str) {
+    let outcome = match result {
+        Ok(SendReply::Sent(s)) if s.message_sid.is_some() => "accepted",
+        Ok(SendReply::Sent(_)) => "pending",
+        Ok(SendReply::Replayed(_)) => "replayed",
+        Err(e) => e.label(),
+    };
+    metrics::counter!("waygate_sends_total", "endpoint" => endpoint, "outcome" => outcome)
+        .increment(1);
+}
+
+#[utoipa::path(post, path = "/api/user/whatsapp/send", tag = "whatsapp",
+    request_body = SendTemplateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "At most 255 characters; replays the first answer for 24 h")),
+    responses(
+        (status = 200, body = SendResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn send_template(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let quota = app.limiter.check(tenant.user_id)?;
+    let object = json_object(&headers, body).await?;
+    let idem = idempotency(&headers, &object)?;
+    let mut f = Fields::new(&object);
+    let sender_id = f.int("sender_id");
+    let template_id = f.int("template_id");
+    let phone = f.string("recipient_phone", 64);
+    let recipient_name = f.opt_string("recipient_name", 255);
+    let variables = f.opt_object("variables");
+    f.finish()?;
+    let (Some(sender_id), Some(template_id)) = (sender_id, template_id) else {
+        unreachable!("checked by finish")
+    };
+    let request = TemplateSendRequest {
+        sender_id,
+        template_id,
+        recipient: recipient(phone)?,
+        recipient_name,
+        variables,
+    };
+    let reply = app
+        .services
+        .send_template(tenant.user_id, request, idem.clone())
+        .await;
+    count(&reply, "send");
+    Ok(with_quota(
+        respond(&app, tenant, idem, reply, false).await?,
+        quota,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/user/whatsapp/send-freeform", tag = "whatsapp",
+    request_body = SendFreeformBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "At most 255 characters; replays the first answer for 24 h")),
+    responses(
+        (status = 200, body = SendResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn send_freeform(
+    State(app): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let quota = app.limiter.check(tenant.user_id)?;
+    let object = json_object(&headers, body).await?;
+    let idem = idempotency(&headers, &object)?;
+    let mut f = Fields::new(&object);
+    let sender_id = f.int("sender_id");
+    let phone = f.string("recipient_phone", 64);
+    let message = f.string("message", 4096);
+    f.finish()?;
+    let (Some(sender_id), Some(message)) = (sender_id, message) else {
+        unreachable!("checked by finish")
+    };
+    let request = FreeformSendRequest {
+        sender_id,
+        recipient: recipient(phone)?,
+        message,
+    };
+    let reply = app
+        .services
+        .send_freeform(tenant.user_id, request, idem.clone())
+        .await;
+    count(&reply, "send-freeform");
+    Ok(with_quota(
+        respond(&app, tenant, idem, reply, true).await?,
+        quota,
+    ))
+}

@@ -1,0 +1,132 @@
+//! Request and response shapes as the OpenAPI document shows them. Handlers parse bodies
+//! field by field (to name every bad field at once); these types describe the same fields.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::views::{ConversationView, MessageView, SenderView, TemplateView};
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// Always false.
+    success: bool,
+    error: String,
+    #[schema(example = "VALIDATION_ERROR")]
+    error_code: String,
+    /// VALIDATION_ERROR and TEMPLATE_MISMATCH: messages per field.
+    #[schema(value_type = Option<Object>)]
+    errors: Option<serde_json::Value>,
+    /// SESSION_EXPIRED: the session-status object.
+    #[schema(value_type = Option<Object>)]
+    session_status: Option<serde_json::Value>,
+    /// RATE_LIMITED: whole seconds to wait.
+    retry_after: Option<u64>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SendTemplateBody {
+    sender_id: i64,
+    template_id: i64,
+    #[schema(example = "+14155551234")]
+    recipient_phone: String,
+    recipient_name: Option<String>,
+    /// Positional ("1", "2", …) or named keys; string or number values.
+    #[schema(value_type = Option<Object>)]
+    variables: Option<serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SendFreeformBody {
+    sender_id: i64,
+    #[schema(example = "+14155551234")]
+    recipient_phone: String,
+    /// 1–4,096 characters.
+    message: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SendResponse {
+    success: bool,
+    conversation_id: i64,
+    message_id: i64,
+    whatsapp_message_id: i64,
+    /// Null while the message waits in the outbox.
+    message_sid: Option<String>,
+    #[schema(example = "queued")]
+    status: String,
+    /// send-freeform only.
+    #[schema(value_type = Option<Object>)]
+    session_status: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SenderList {
+    pub data: Vec<SenderView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateList {
+    pub data: Vec<TemplateView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationPage {
+    pub data: Vec<ConversationView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    pub data: Vec<MessageView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MeResponse {
+    id: i64,
+    name: String,
+    email: String,
+    total_balance: f64,
+    #[schema(example = "USD")]
+    currency: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WebhookBody {
+    url: String,
+    /// `message.status` and/or `message.received`.
+    events: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    pub data: Vec<WebhookView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookCreated {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    /// `whsec_…`, shown once.
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretResponse {
+    pub secret: String,
+}

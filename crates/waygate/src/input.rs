@@ -1,0 +1,168 @@
+//! Typed access to the fields of a JSON object (request bodies, CLI arguments), collecting
+//! every field error so that one VALIDATION_ERROR names them all.
+
+use serde_json::{Map, Value};
+use waygate_core::validation::FieldErrors;
+
+use crate::service::ServiceError;
+
+/// Typed access to an object's fields; every problem is recorded, then `finish` reports all.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Fields {
+            map,
+            errors: FieldErrors::new(),
+        }
+    }
+
+    fn present(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    fn required<T>(&mut self, name: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() && self.present(name).is_none() {
+            self.errors
+                .add(name, format!("The {name} field is required."));
+        }
+        value
+    }
+
+    /// An integer id; numeric strings are accepted as clients of the portal send them.
+    pub fn opt_int(&mut self, name: &str) -> Option<i64> {
+        let value = self.present(name)?;
+        let parsed = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.errors
+                .add(name, format!("The {name} field must be an integer."));
+        }
+        parsed
+    }
+
+    pub fn int(&mut self, name: &str) -> Option<i64> {
+        let v = self.opt_int(name);
+        self.required(name, v)
+    }
+
+    /// A string of at most `max_chars` characters; empty after trimming counts as missing.
+    pub fn opt_string(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        let value = self.present(name)?;
+        let Value::String(s) = value else {
+            self.errors
+                .add(name, format!("The {name} field must be a string."));
+            return None;
+        };
+        if s.trim().is_empty() {
+            return None;
+        }
+        if s.chars().count() > max_chars {
+            self.errors.add(
+                name,
+                format!("The {name} field must not be greater than {max_chars} characters."),
+            );
+            return None;
+        }
+        Some(s.clone())
+    }
+
+    pub fn string(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        let is_blank = matches!(self.present(name), Some(Value::String(s)) if s.trim().is_empty());
+        let v = self.opt_string(name, max_chars);
+        if is_blank {
+            self.errors
+                .add(name, format!("The {name} field is required."));
+            return None;
+        }
+        self.required(name, v)
+    }
+
+    pub fn opt_bool(&mut self, name: &str) -> Option<bool> {
+        match self.present(name)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.errors
+                    .add(name, format!("The {name} field must be true or false."));
+                None
+            }
+        }
+    }
+
+    pub fn opt_object(&mut self, name: &str) -> Option<Map<String, Value>> {
+        match self.present(name)? {
+            Value::Object(m) => Some(m.clone()),
+            _ => {
+                self.errors
+                    .add(name, format!("The {name} field must be an object."));
+                None
+            }
+        }
+    }
+
+    pub fn opt_string_list(&mut self, name: &str) -> Option<Vec<String>> {
+        let Value::Array(items) = self.present(name)? else {
+            self.errors.add(
+                name,
+                format!("The {name} field must be an array of strings."),
+            );
+            return None;
+        };
+        let strings: Option<Vec<String>> = items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if strings.is_none() {
+            self.errors.add(
+                name,
+                format!("The {name} field must be an array of strings."),
+            );
+        }
+        strings
+    }
+
+    /// Whether the field is present at all (even as null), for PATCH semantics.
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// A value from a closed set, e.g. a status.
+    pub fn opt_choice<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        choices: &str,
+    ) -> Option<T> {
+        let text = self.opt_string(name, 64)?;
+        let parsed = parse(&text);
+        if parsed.is_none() {
+            self.errors
+                .add(name, format!("The {name} field must be one of: {choices}."));
+        }
+        parsed
+    }
+
+    pub fn error(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.add(name, message);
+    }
+
+    /// Every error seen, as one VALIDATION_ERROR.
+    pub fn finish(self) -> Result<(), ServiceError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Validation(self.errors))
+        }
+    }
+}
+
+/// A path id; anything not a positive integer behaves like an unknown id.
+pub fn path_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}

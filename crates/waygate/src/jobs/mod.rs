@@ -1,0 +1,170 @@
+//! The job runner: claims due outbox rows and executes them. The background loop and the
+//! tests' `run_due` share one code path.
+
+mod delivery;
+mod dispatch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use waygate_core::status::MessageStatus;
+
+pub use dispatch::DispatchOutcome;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::model::Job;
+use crate::provider::Providers;
+use crate::store::{ScheduledStatus, StatusTarget, StatusUpdate, Store, StoreResult};
+
+/// How long a claimed job stays invisible to other claimers.
+pub const LEASE_MS: i64 = 60_000;
+const BATCH: i64 = 256;
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    pub providers: Arc<Providers>,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    pub allow_private_webhooks: bool,
+}
+
+#[derive(Deserialize)]
+struct MessageJob {
+    message_id: i64,
+}
+
+#[derive(Deserialize)]
+struct StatusJob {
+    message_id: i64,
+    step: ScheduledStatus,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Arc<Providers>,
+        clock: Clock,
+        config: &Config,
+    ) -> Worker {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Worker {
+            store,
+            providers,
+            clock,
+            http,
+            allow_private_webhooks: config.webhooks_allow_private,
+        }
+    }
+
+    /// Claims and runs every job due now, once; returns how many ran.
+    pub async fn run_due(&self) -> StoreResult<usize> {
+        let jobs = self
+            .store
+            .claim_jobs(self.clock.now_ms(), LEASE_MS, BATCH)
+            .await?;
+        let count = jobs.len();
+        let runs = jobs.into_iter().map(|job| self.execute(job));
+        futures_util::future::join_all(runs).await;
+        Ok(count)
+    }
+
+    /// Runs due jobs until stopped.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let ran = match self.run_due().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "job runner cannot claim jobs");
+                    0
+                }
+            };
+            if let Ok(depth) = self.store.queue_depth().await {
+                metrics::gauge!("waygate_queue_depth").set(depth as f64);
+            }
+            if ran == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            } else if stop.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    async fn execute(&self, job: Job) {
+        let result = match job.kind.as_str() {
+            "send" => match serde_json::from_str::<MessageJob>(&job.payload) {
+                Ok(p) => self
+                    .dispatch_recorded(job.id, p.message_id, job.attempts)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(format!("bad payload: {e}")),
+            },
+            "status" => match serde_json::from_str::<StatusJob>(&job.payload) {
+                Ok(p) => self.apply_scheduled(job.id, p).await,
+                Err(e) => Err(format!("bad payload: {e}")),
+            },
+            "webhook" => self
+                .deliver(&job)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unknown job kind {other}")),
+        };
+        if let Err(reason) = result {
+            tracing::error!(job_id = job.id, %reason, "job failed");
+            if let Err(e) = self.store.bury_job(job.id, reason).await {
+                tracing::error!(job_id = job.id, error = %e, "cannot bury job");
+            }
+        }
+    }
+
+    async fn apply_scheduled(&self, job_id: i64, job: StatusJob) -> Result<(), String> {
+        let status = MessageStatus::parse(&job.step.status).ok_or("unknown scheduled status")?;
+        self.store
+            .apply_status(StatusUpdate {
+                target: StatusTarget::MessageId(job.message_id),
+                status,
+                error_code: job.step.error_code,
+                error_message: job.step.error_message,
+                at: job.step.at,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        self.store
+            .complete_job(job_id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Exponential backoff: `base` doubled per earlier attempt, capped, plus up to 10 % jitter.
+pub fn backoff_ms(base_ms: i64, attempts: i64, cap_ms: i64) -> i64 {
+    let exp = base_ms.saturating_mul(1i64 << attempts.clamp(0, 30));
+    let delay = exp.min(cap_ms);
+    delay + crate::secrets::jitter_ms((delay / 10).max(0) as u64) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        for (attempts, base) in [(0, 30_000), (1, 60_000), (2, 120_000), (3, 240_000)] {
+            let d = backoff_ms(30_000, attempts, 3_600_000);
+            assert!(d >= base && d < base + base / 10 + 1, "{attempts}: {d}");
+        }
+        assert!(backoff_ms(30_000, 40, 3_600_000) <= 3_960_000);
+    }
+}

@@ -1,0 +1,121 @@
+//! waygate: a self-hostable WhatsApp Business messaging gateway.
+//!
+//! Layers, outermost first: `http` (axum handlers) → `service` (use cases, calling the pure
+//! rules in `waygate-core`) → `store` (SQLite) and `provider`, with `jobs` running the
+//! durable outbox.
+
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod input;
+pub mod jobs;
+pub mod model;
+pub mod provider;
+pub mod secrets;
+pub mod service;
+pub mod signature;
+pub mod store;
+pub mod telemetry;
+pub mod views;
+pub mod webhook_target;
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::ratelimit::RateLimiter;
+use crate::http::AppState;
+use crate::jobs::Worker;
+use crate::provider::{Providers, Simulator};
+use crate::service::Services;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// The process-wide metrics recorder (installed once, shared by every app in the process).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (embedding); then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A built application: state for the HTTP layer and the job runner.
+pub struct App {
+    pub state: AppState,
+    pub worker: Arc<Worker>,
+}
+
+impl App {
+    /// Opens (creating and migrating) the store and wires every component.
+    pub fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.sqlite_path()?)?);
+        let providers = Arc::new(Providers {
+            simulator: Simulator {
+                clock: clock.clone(),
+                step_ms: i64::try_from(config.simulator_step_ms).unwrap_or(i64::MAX),
+            },
+        });
+        let worker = Arc::new(Worker::new(
+            store.clone(),
+            providers,
+            clock.clone(),
+            &config,
+        ));
+        let limiter = Arc::new(RateLimiter::new(
+            config.rate_limit_per_second,
+            clock.clone(),
+        ));
+        let rate_card = config.rate_card()?;
+        let services = Arc::new(Services {
+            config,
+            store,
+            clock,
+            worker: worker.clone(),
+            rate_card,
+        });
+        let (openapi, docs_page) = http::documents();
+        let state = AppState {
+            services,
+            limiter,
+            prometheus: prometheus(),
+            openapi,
+            docs_page,
+        };
+        Ok(App { state, worker })
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.state.services
+    }
+
+    /// Serves HTTP on `listener` (and runs the job runner if `run_jobs`) until `stop`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        stop: CancellationToken,
+        run_jobs: bool,
+    ) -> anyhow::Result<()> {
+        let runner = run_jobs.then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
+        let router = http::router(self.state);
+        let shutdown = stop.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        stop.cancel();
+        if let Some(runner) = runner {
+            let _ = runner.await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! Records shared by the store, the services and the HTTP layer.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waygate_core::money::Money;
+use waygate_core::pricing::Category;
+
+/// Generates a lower-case string enum with `as_str`/`parse`, used for the small closed
+/// vocabularies of the contract (statuses, ratings, providers).
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            pub fn parse(s: &str) -> Option<$name> { match s { $($text => Some($name::$variant),)+ _ => None } }
+            /// The allowed values, for validation messages.
+            pub fn choices() -> String { [$($text),+].join(", ") }
+        }
+    };
+}
+
+string_enum!(SenderStatus { Online = "online", Offline = "offline" });
+string_enum!(QualityRating { Green = "GREEN", Yellow = "YELLOW", Red = "RED" });
+string_enum!(ProviderKind { Simulator = "simulator", Twilio = "twilio", Meta = "meta" });
+string_enum!(TemplateStatus {
+    Approved = "approved",
+    Pending = "pending",
+    Rejected = "rejected",
+    Paused = "paused",
+    Disabled = "disabled",
+});
+string_enum!(Direction { Outbound = "outbound", Inbound = "inbound" });
+
+impl SenderStatus {
+    /// "Online" / "Offline", as the SENDER_OFFLINE text shows it.
+    pub fn capitalised(self) -> &'static str {
+        match self {
+            SenderStatus::Online => "Online",
+            SenderStatus::Offline => "Offline",
+        }
+    }
+}
+
+impl ProviderKind {
+    /// Providers that address templates by their own reference (Twilio ContentSid, Meta name).
+    pub fn needs_template_ref(self) -> bool {
+        !matches!(self, ProviderKind::Simulator)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub balance: Money,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub id: i64,
+    pub user_id: i64,
+    pub phone_number: String,
+    pub display_name: String,
+    pub status: SenderStatus,
+    pub quality_rating: QualityRating,
+    pub messaging_limit: Option<i64>,
+    pub provider: ProviderKind,
+    pub provider_ref: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSender {
+    pub phone_number: String,
+    pub display_name: String,
+    pub status: SenderStatus,
+    pub quality_rating: QualityRating,
+    pub messaging_limit: Option<i64>,
+    pub provider: ProviderKind,
+    pub provider_ref: Option<String>,
+}
+
+/// Fields an operator may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SenderPatch {
+    pub status: Option<SenderStatus>,
+    pub quality_rating: Option<QualityRating>,
+    pub messaging_limit: Option<Option<i64>>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: i64,
+    pub sender_id: i64,
+    pub name: String,
+    pub language: String,
+    pub category: Category,
+    pub status: TemplateStatus,
+    pub body_text: String,
+    pub variables: Vec<String>,
+    pub provider_ref: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    pub name: String,
+    pub language: String,
+    pub category: Category,
+    pub status: TemplateStatus,
+    pub body_text: String,
+    pub variables: Vec<String>,
+    pub provider_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TemplatePatch {
+    pub status: Option<TemplateStatus>,
+    pub provider_ref: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub id: i64,
+    pub user_id: i64,
+    pub sender_id: i64,
+    pub recipient_phone: String,
+    pub customer_name: Option<String>,
+    pub last_message_at: i64,
+    pub last_customer_message_at: Option<i64>,
+    pub last_template_at: Option<i64>,
+}
+
+/// One status a message passed through, with when (unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusStep {
+    pub status: String,
+    pub at: i64,
+}
+
+/// A message as stored (either direction).
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub user_id: i64,
+    pub direction: Direction,
+    pub sender_id: i64,
+    pub recipient_phone: String,
+    pub template_id: Option<i64>,
+    pub body: String,
+    pub status: String,
+    pub message_sid: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub price: Money,
+    pub created_at: i64,
+    pub status_history: Vec<StatusStep>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: i64,
+    pub user_id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    /// The secret before the last rotation, still used to sign until it expires (unix ms).
+    pub previous_secret: Option<(String, i64)>,
+    pub created_at: i64,
+}
+
+/// A unit of durable background work (outbox row).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}

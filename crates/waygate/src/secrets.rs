@@ -1,0 +1,75 @@
+//! Random identifiers and credentials.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The OS RNG failing means the machine cannot make secrets at all; nothing sensible goes on.
+    getrandom::fill(&mut buf).expect("operating system random number generator unavailable");
+    buf
+}
+
+/// A tenant API key: 160 random bits behind a recognisable prefix.
+pub fn new_api_key() -> String {
+    format!("wg_{}", hex::encode(random_bytes::<20>()))
+}
+
+/// The non-secret start of a key, shown in listings.
+pub fn key_prefix(key: &str) -> String {
+    key.chars().take(10).collect()
+}
+
+/// Keys are stored only as this hash.
+pub fn key_hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
+pub fn new_webhook_secret() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>())
+    )
+}
+
+/// Webhook event id, stable across retries so receivers can deduplicate.
+pub fn event_id() -> String {
+    format!("evt_{}", hex::encode(random_bytes::<12>()))
+}
+
+/// A Twilio-shaped message SID: `SM` + 32 hex digits.
+pub fn message_sid() -> String {
+    format!("SM{}", hex::encode(random_bytes::<16>()))
+}
+
+/// Uniform jitter in [0, max_ms).
+pub fn jitter_ms(max_ms: u64) -> u64 {
+    if max_ms == 0 {
+        return 0;
+    }
+    u64::from_le_bytes(random_bytes::<8>()) % max_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let key = new_api_key();
+        assert!(key.starts_with("wg_") && key.len() == 43);
+        assert_ne!(key, new_api_key());
+        assert_eq!(key_prefix(&key).len(), 10);
+        assert_eq!(key_hash(&key).len(), 32);
+        let sid = message_sid();
+        assert!(sid.starts_with("SM") && sid.len() == 34);
+        assert!(sid[2..].chars().all(|c| c.is_ascii_hexdigit()));
+        let secret = new_webhook_secret();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(secret.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert!(jitter_ms(10) < 10);
+    }
+}

@@ -1,0 +1,319 @@
+//! Persistence behind one interface. SQLite (embedded, default) lives in `sqlite`; a
+//! PostgreSQL implementation will sit beside it for multi-node deployments.
+//!
+//! Every operation that changes money, a message or a job is one method here, so that an
+//! implementation can commit it in one transaction.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use waygate_core::money::Money;
+use waygate_core::status::MessageStatus;
+
+use crate::model::*;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(Arc<rusqlite::Error>),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(Arc::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A send that passed every check the caller can make without the store.
+#[derive(Debug, Clone)]
+pub struct NewSend {
+    pub user_id: i64,
+    pub sender_id: i64,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    /// `None` for a freeform message.
+    pub template: Option<TemplateSend>,
+    pub body: String,
+    pub price: Money,
+    pub idempotency: Option<IdempotencyKey>,
+    pub now: i64,
+    /// How long the dispatch job stays claimed by the request that records it.
+    pub lease_ms: i64,
+    pub template_opens: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSend {
+    pub template_id: i64,
+    pub variables: Vec<String>,
+    pub messaging_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendRecorded {
+    pub conversation: Conversation,
+    pub message_id: i64,
+    pub job_id: i64,
+}
+
+/// Why the store refused a send, in the contract's check order.
+#[derive(Debug, Clone)]
+pub enum SendRefused {
+    /// Freeform with no open window; carries the conversation if there is one.
+    SessionExpired(Option<Conversation>),
+    MessagingLimitReached,
+    InsufficientBalance,
+    IdempotencyKeyReused,
+    Replay(Replay),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SendRefused {
+    fn from(e: StoreError) -> Self {
+        SendRefused::Store(e)
+    }
+}
+
+/// What an earlier request with the same idempotency key produced.
+#[derive(Debug, Clone)]
+pub enum Replay {
+    Response {
+        status: u16,
+        body: String,
+    },
+    /// The first request has not finished (or its process died): its message as it stands.
+    InFlight(Box<Message>),
+}
+
+/// Everything a provider needs to send one message; rebuilt from the store after a restart.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub message_id: i64,
+    pub provider: ProviderKind,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub template_ref: Option<String>,
+    pub variables: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DispatchResult {
+    Accepted {
+        sid: String,
+        status: MessageStatus,
+        /// Status reports the provider promised for later (the simulator's schedule).
+        followups: Vec<ScheduledStatus>,
+    },
+    Rejected {
+        code: i64,
+        message: String,
+    },
+    Retry {
+        at: i64,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ScheduledStatus {
+    pub at: i64,
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StatusTarget {
+    MessageId(i64),
+    Sid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    pub target: StatusTarget,
+    pub status: MessageStatus,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusApplied {
+    Advanced,
+    Ignored,
+    UnknownMessage,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub sender_id: i64,
+    pub from: String,
+    pub body: String,
+    pub profile_name: Option<String>,
+    pub provider_sid: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConversationQuery {
+    pub user_id: i64,
+    pub sender_id: Option<i64>,
+    pub recipient: Option<String>,
+    /// Position after which to continue: (last_message_at, id) of the last row seen.
+    pub after: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreditOutcome {
+    pub balance: Money,
+    pub created: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+    async fn has_users(&self) -> StoreResult<bool>;
+
+    async fn create_user(&self, name: String, email: String, now: i64) -> StoreResult<User>;
+    async fn get_user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// `None` when the user does not exist.
+    async fn create_api_key(
+        &self,
+        user_id: i64,
+        name: String,
+        prefix: String,
+        hash: Vec<u8>,
+        now: i64,
+    ) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool>;
+    async fn user_for_key(&self, hash: Vec<u8>) -> StoreResult<Option<i64>>;
+
+    async fn create_sender(
+        &self,
+        user_id: i64,
+        sender: NewSender,
+        now: i64,
+    ) -> StoreResult<Option<Sender>>;
+    async fn update_sender(&self, id: i64, patch: SenderPatch) -> StoreResult<Option<Sender>>;
+    async fn get_sender(&self, id: i64) -> StoreResult<Option<Sender>>;
+    async fn list_senders(
+        &self,
+        user_id: i64,
+        status: Option<SenderStatus>,
+    ) -> StoreResult<Vec<Sender>>;
+
+    async fn create_template(
+        &self,
+        sender_id: i64,
+        template: NewTemplate,
+        now: i64,
+    ) -> StoreResult<Option<Template>>;
+    async fn update_template(&self, id: i64, patch: TemplatePatch)
+        -> StoreResult<Option<Template>>;
+    async fn get_template(&self, id: i64) -> StoreResult<Option<Template>>;
+    async fn list_templates(
+        &self,
+        sender_id: i64,
+        status: Option<TemplateStatus>,
+    ) -> StoreResult<Vec<Template>>;
+
+    /// Credits once per (user, reference); `None` when the user does not exist.
+    async fn credit(
+        &self,
+        user_id: i64,
+        amount: Money,
+        reference: String,
+        now: i64,
+    ) -> StoreResult<Option<CreditOutcome>>;
+
+    /// Window, messaging limit, balance and idempotency checks, then the message, its charge
+    /// and its dispatch job, all in one transaction.
+    async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused>;
+    async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>>;
+    /// Records a provider's answer to a dispatch job, and settles the job.
+    async fn record_dispatch(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        result: DispatchResult,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied>;
+    /// `None` when the provider id was seen before (a retried webhook).
+    async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>>;
+    async fn save_idempotent_response(
+        &self,
+        user_id: i64,
+        key: String,
+        status: u16,
+        body: String,
+    ) -> StoreResult<()>;
+    async fn idempotent_replay(
+        &self,
+        user_id: i64,
+        key: String,
+        request_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Option<Replay>, SendRefused>;
+
+    async fn conversation(
+        &self,
+        sender_id: i64,
+        recipient: String,
+    ) -> StoreResult<Option<Conversation>>;
+    async fn get_conversation(&self, id: i64) -> StoreResult<Option<Conversation>>;
+    async fn list_conversations(&self, query: ConversationQuery) -> StoreResult<Vec<Conversation>>;
+    async fn get_message(&self, id: i64) -> StoreResult<Option<Message>>;
+    /// Oldest first, after message id `after`.
+    async fn list_messages(
+        &self,
+        conversation_id: i64,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+
+    async fn create_webhook(
+        &self,
+        user_id: i64,
+        url: String,
+        events: Vec<String>,
+        secret: String,
+        now: i64,
+    ) -> StoreResult<Webhook>;
+    async fn list_webhooks(&self, user_id: i64) -> StoreResult<Vec<Webhook>>;
+    async fn get_webhook(&self, id: i64) -> StoreResult<Option<Webhook>>;
+    async fn delete_webhook(&self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Installs `secret`, keeping the old one valid until `old_valid_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        id: i64,
+        secret: String,
+        old_valid_until: i64,
+    ) -> StoreResult<bool>;
+
+    /// Claims up to `limit` due jobs for `lease_ms` (a crashed claimer's jobs come back after it).
+    async fn claim_jobs(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    async fn complete_job(&self, id: i64) -> StoreResult<()>;
+    async fn retry_job(&self, id: i64, run_at: i64, error: String) -> StoreResult<()>;
+    /// Gives up on a job; it stays for operators to inspect.
+    async fn bury_job(&self, id: i64, error: String) -> StoreResult<()>;
+    async fn queue_depth(&self) -> StoreResult<i64>;
+}

@@ -1,0 +1,71 @@
+//! The outbox: durable jobs committed with the state change that needs them.
+
+use rusqlite::{params, Connection};
+
+use super::rows::all;
+use crate::model::Job;
+use crate::store::StoreResult;
+
+/// Hand a recorded message to its provider.
+pub const SEND: &str = "send";
+/// Apply a status report the provider scheduled (the simulator's steps).
+pub const STATUS: &str = "status";
+/// Deliver one event to one webhook subscription.
+pub const WEBHOOK: &str = "webhook";
+
+pub fn enqueue(
+    c: &Connection,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: i64,
+    now: i64,
+) -> StoreResult<i64> {
+    c.prepare_cached(
+        "INSERT INTO jobs (kind, payload, run_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![kind, payload.to_string(), run_at, now])?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn claim(c: &Connection, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
+    all(
+        c,
+        "UPDATE jobs SET run_at = ?1 + ?2, attempts = attempts + 1 WHERE id IN \
+         (SELECT id FROM jobs WHERE dead = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT ?3) \
+         RETURNING id, kind, payload, attempts - 1",
+        params![now, lease_ms, limit],
+        |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                payload: r.get(2)?,
+                attempts: r.get(3)?,
+            })
+        },
+    )
+}
+
+pub fn complete(c: &Connection, id: i64) -> StoreResult<()> {
+    c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+pub fn retry(c: &Connection, id: i64, run_at: i64, error: &str) -> StoreResult<()> {
+    c.prepare_cached("UPDATE jobs SET run_at = ?2, last_error = ?3 WHERE id = ?1")?
+        .execute(params![id, run_at, error])?;
+    Ok(())
+}
+
+pub fn bury(c: &Connection, id: i64, error: &str) -> StoreResult<()> {
+    c.prepare_cached("UPDATE jobs SET dead = 1, last_error = ?2 WHERE id = ?1")?
+        .execute(params![id, error])?;
+    Ok(())
+}
+
+pub fn depth(c: &Connection) -> StoreResult<i64> {
+    Ok(
+        c.prepare_cached("SELECT COUNT(*) FROM jobs WHERE dead = 0")?
+            .query_row([], |r| r.get(0))?,
+    )
+}

@@ -1,0 +1,436 @@
+//! The embedded SQLite store.
+//!
+//! Writes go to one writer thread that commits many operations per transaction (group
+//! commit): each caller is answered only after the COMMIT holding its operation, and with
+//! `synchronous=FULL` that commit is on disk. Each operation runs inside a savepoint, so a
+//! refused one leaves nothing behind while its neighbours commit. Reads use a pool of
+//! connections on the blocking thread pool (WAL lets them run beside the writer).
+
+mod jobs;
+mod messaging;
+mod rows;
+mod tenants;
+mod webhooks;
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+use waygate_core::money::Money;
+
+use super::*;
+
+const SCHEMA: &str = include_str!("schema.sql");
+/// Most operations one transaction carries; bounds the latency one commit adds.
+const MAX_BATCH: usize = 1024;
+
+type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+/// An operation for the writer; given the connection, or the error that kept the
+/// transaction from starting.
+type WriteOp = Box<dyn FnOnce(StoreResult<&Connection>) -> Reply + Send>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: mpsc::Sender<WriteOp>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database file at `path`.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = mpsc::channel::<WriteOp>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer: {e}")))?;
+        Ok(SqliteStore {
+            writer: tx,
+            readers: Arc::new(ReaderPool {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `op` in the next group commit and answers once that commit is durable.
+    async fn write<T, E>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let job: WriteOp = Box::new(move |conn: StoreResult<&Connection>| {
+            let result = match conn {
+                Ok(conn) => in_savepoint(conn, op),
+                Err(e) => Err(E::from(e)),
+            };
+            Box::new(move |commit: StoreResult<()>| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(E::from(e)),
+                };
+                let _ = tx.send(outcome);
+            })
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| E::from(StoreError::Closed))?;
+        rx.await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().map_err(|_| StoreError::Closed)?.pop() {
+                Some(conn) => conn,
+                None => open(&pool.path)?,
+            };
+            let result = op(&conn);
+            if let Ok(mut idle) = pool.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn in_savepoint<T, E: From<StoreError>>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute_batch("SAVEPOINT op")
+        .map_err(StoreError::from)?;
+    let result = op(conn);
+    let end = if result.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
+    conn.execute_batch(end).map_err(StoreError::from)?;
+    result
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = StoreError::from(e);
+            tracing::error!(error = %err, "cannot begin a write transaction");
+            for op in batch {
+                op(Err(err.clone()))(Err(err.clone()));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch.into_iter().map(|op| op(Ok(&conn))).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn has_users(&self) -> StoreResult<bool> {
+        self.read(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn create_user(&self, name: String, email: String, now: i64) -> StoreResult<User> {
+        self.write(move |c| tenants::create_user(c, &name, &email, now))
+            .await
+    }
+
+    async fn get_user(&self, id: i64) -> StoreResult<Option<User>> {
+        self.read(move |c| tenants::get_user(c, id)).await
+    }
+
+    async fn create_api_key(
+        &self,
+        user_id: i64,
+        name: String,
+        prefix: String,
+        hash: Vec<u8>,
+        now: i64,
+    ) -> StoreResult<Option<ApiKeyRecord>> {
+        self.write(move |c| tenants::create_api_key(c, user_id, &name, &prefix, &hash, now))
+            .await
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
+        self.write(move |c| tenants::revoke_api_key(c, id, now))
+            .await
+    }
+
+    async fn user_for_key(&self, hash: Vec<u8>) -> StoreResult<Option<i64>> {
+        self.read(move |c| tenants::user_for_key(c, &hash)).await
+    }
+
+    async fn create_sender(
+        &self,
+        user_id: i64,
+        sender: NewSender,
+        now: i64,
+    ) -> StoreResult<Option<Sender>> {
+        self.write(move |c| tenants::create_sender(c, user_id, &sender, now))
+            .await
+    }
+
+    async fn update_sender(&self, id: i64, patch: SenderPatch) -> StoreResult<Option<Sender>> {
+        self.write(move |c| tenants::update_sender(c, id, &patch))
+            .await
+    }
+
+    async fn get_sender(&self, id: i64) -> StoreResult<Option<Sender>> {
+        self.read(move |c| tenants::get_sender(c, id)).await
+    }
+
+    async fn list_senders(
+        &self,
+        user_id: i64,
+        status: Option<SenderStatus>,
+    ) -> StoreResult<Vec<Sender>> {
+        self.read(move |c| tenants::list_senders(c, user_id, status))
+            .await
+    }
+
+    async fn create_template(
+        &self,
+        sender_id: i64,
+        template: NewTemplate,
+        now: i64,
+    ) -> StoreResult<Option<Template>> {
+        self.write(move |c| tenants::create_template(c, sender_id, &template, now))
+            .await
+    }
+
+    async fn update_template(
+        &self,
+        id: i64,
+        patch: TemplatePatch,
+    ) -> StoreResult<Option<Template>> {
+        self.write(move |c| tenants::update_template(c, id, &patch))
+            .await
+    }
+
+    async fn get_template(&self, id: i64) -> StoreResult<Option<Template>> {
+        self.read(move |c| tenants::get_template(c, id)).await
+    }
+
+    async fn list_templates(
+        &self,
+        sender_id: i64,
+        status: Option<TemplateStatus>,
+    ) -> StoreResult<Vec<Template>> {
+        self.read(move |c| tenants::list_templates(c, sender_id, status))
+            .await
+    }
+
+    async fn credit(
+        &self,
+        user_id: i64,
+        amount: Money,
+        reference: String,
+        now: i64,
+    ) -> StoreResult<Option<CreditOutcome>> {
+        self.write(move |c| tenants::credit(c, user_id, amount, &reference, now))
+            .await
+    }
+
+    async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused> {
+        self.write(move |c| messaging::record_send(c, &send)).await
+    }
+
+    async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>> {
+        self.read(move |c| messaging::outgoing(c, message_id)).await
+    }
+
+    async fn record_dispatch(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        result: DispatchResult,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.write(move |c| messaging::record_dispatch(c, job_id, message_id, &result, now))
+            .await
+    }
+
+    async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied> {
+        self.write(move |c| messaging::apply_status(c, &update))
+            .await
+    }
+
+    async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>> {
+        self.write(move |c| messaging::record_inbound(c, &inbound))
+            .await
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        user_id: i64,
+        key: String,
+        status: u16,
+        body: String,
+    ) -> StoreResult<()> {
+        self.write(move |c| messaging::save_idempotent_response(c, user_id, &key, status, &body))
+            .await
+    }
+
+    async fn idempotent_replay(
+        &self,
+        user_id: i64,
+        key: String,
+        request_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Option<Replay>, SendRefused> {
+        let read = self
+            .read(move |c| {
+                Ok(messaging::idempotent_replay(
+                    c,
+                    user_id,
+                    &key,
+                    &request_hash,
+                    now,
+                ))
+            })
+            .await?;
+        read
+    }
+
+    async fn conversation(
+        &self,
+        sender_id: i64,
+        recipient: String,
+    ) -> StoreResult<Option<Conversation>> {
+        self.read(move |c| messaging::conversation(c, sender_id, &recipient))
+            .await
+    }
+
+    async fn get_conversation(&self, id: i64) -> StoreResult<Option<Conversation>> {
+        self.read(move |c| messaging::get_conversation(c, id)).await
+    }
+
+    async fn list_conversations(&self, query: ConversationQuery) -> StoreResult<Vec<Conversation>> {
+        self.read(move |c| messaging::list_conversations(c, &query))
+            .await
+    }
+
+    async fn get_message(&self, id: i64) -> StoreResult<Option<Message>> {
+        self.read(move |c| messaging::get_message(c, id)).await
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: i64,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        self.read(move |c| messaging::list_messages(c, conversation_id, after, limit))
+            .await
+    }
+
+    async fn create_webhook(
+        &self,
+        user_id: i64,
+        url: String,
+        events: Vec<String>,
+        secret: String,
+        now: i64,
+    ) -> StoreResult<Webhook> {
+        self.write(move |c| webhooks::create(c, user_id, &url, &events, &secret, now))
+            .await
+    }
+
+    async fn list_webhooks(&self, user_id: i64) -> StoreResult<Vec<Webhook>> {
+        self.read(move |c| webhooks::list(c, user_id)).await
+    }
+
+    async fn get_webhook(&self, id: i64) -> StoreResult<Option<Webhook>> {
+        self.read(move |c| webhooks::get(c, id)).await
+    }
+
+    async fn delete_webhook(&self, id: i64, now: i64) -> StoreResult<bool> {
+        self.write(move |c| webhooks::delete(c, id, now)).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: i64,
+        secret: String,
+        old_valid_until: i64,
+    ) -> StoreResult<bool> {
+        self.write(move |c| webhooks::rotate(c, id, &secret, old_valid_until))
+            .await
+    }
+
+    async fn claim_jobs(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        self.write(move |c| jobs::claim(c, now, lease_ms, limit))
+            .await
+    }
+
+    async fn complete_job(&self, id: i64) -> StoreResult<()> {
+        self.write(move |c| jobs::complete(c, id)).await
+    }
+
+    async fn retry_job(&self, id: i64, run_at: i64, error: String) -> StoreResult<()> {
+        self.write(move |c| jobs::retry(c, id, run_at, &error))
+            .await
+    }
+
+    async fn bury_job(&self, id: i64, error: String) -> StoreResult<()> {
+        self.write(move |c| jobs::bury(c, id, &error)).await
+    }
+
+    async fn queue_depth(&self) -> StoreResult<i64> {
+        self.read(jobs::depth).await
+    }
+}

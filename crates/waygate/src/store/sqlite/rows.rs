@@ -1,0 +1,143 @@
+//! Column lists and row mappers, one per record, shared by every query that loads it.
+
+use rusqlite::{Connection, OptionalExtension, Params, Row};
+use waygate_core::money::Money;
+use waygate_core::pricing::Category;
+
+use crate::model::*;
+use crate::store::{StoreError, StoreResult};
+
+pub const SENDER_COLUMNS: &str =
+    "id, user_id, phone_number, display_name, status, quality_rating, messaging_limit, provider, provider_ref";
+pub const TEMPLATE_COLUMNS: &str =
+    "id, sender_id, name, language, category, status, body_text, variables, provider_ref";
+pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone, customer_name, \
+     last_message_at, last_customer_message_at, last_template_at";
+pub const MESSAGE_COLUMNS: &str = "id, conversation_id, user_id, direction, sender_id, recipient_phone, \
+     template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history";
+pub const WEBHOOK_COLUMNS: &str =
+    "id, user_id, url, events, secret, previous_secret, previous_secret_until, created_at";
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unexpected {what}: {value}").into(),
+    )
+}
+
+fn parsed<T>(
+    row: &Row<'_>,
+    idx: usize,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    parse(&text).ok_or_else(|| corrupt(what, &text))
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|_| corrupt("JSON", &text))
+}
+
+pub fn sender(row: &Row<'_>) -> rusqlite::Result<Sender> {
+    Ok(Sender {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        phone_number: row.get(2)?,
+        display_name: row.get(3)?,
+        status: parsed(row, 4, "sender status", SenderStatus::parse)?,
+        quality_rating: parsed(row, 5, "quality rating", QualityRating::parse)?,
+        messaging_limit: row.get(6)?,
+        provider: parsed(row, 7, "provider", ProviderKind::parse)?,
+        provider_ref: row.get(8)?,
+    })
+}
+
+pub fn template(row: &Row<'_>) -> rusqlite::Result<Template> {
+    Ok(Template {
+        id: row.get(0)?,
+        sender_id: row.get(1)?,
+        name: row.get(2)?,
+        language: row.get(3)?,
+        category: parsed(row, 4, "category", Category::parse)?,
+        status: parsed(row, 5, "template status", TemplateStatus::parse)?,
+        body_text: row.get(6)?,
+        variables: json(row, 7)?,
+        provider_ref: row.get(8)?,
+    })
+}
+
+pub fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
+    Ok(Conversation {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        sender_id: row.get(2)?,
+        recipient_phone: row.get(3)?,
+        customer_name: row.get(4)?,
+        last_message_at: row.get(5)?,
+        last_customer_message_at: row.get(6)?,
+        last_template_at: row.get(7)?,
+    })
+}
+
+pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        conversation_id: row.get(1)?,
+        user_id: row.get(2)?,
+        direction: parsed(row, 3, "direction", Direction::parse)?,
+        sender_id: row.get(4)?,
+        recipient_phone: row.get(5)?,
+        template_id: row.get(6)?,
+        body: row.get(7)?,
+        status: row.get(8)?,
+        message_sid: row.get(9)?,
+        error_code: row.get(10)?,
+        error_message: row.get(11)?,
+        price: Money::from_micros(row.get(12)?),
+        created_at: row.get(13)?,
+        status_history: json(row, 14)?,
+    })
+}
+
+pub fn webhook(row: &Row<'_>) -> rusqlite::Result<Webhook> {
+    let previous: Option<String> = row.get(5)?;
+    let until: Option<i64> = row.get(6)?;
+    Ok(Webhook {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        url: row.get(2)?,
+        events: json(row, 3)?,
+        secret: row.get(4)?,
+        previous_secret: previous.zip(until),
+        created_at: row.get(7)?,
+    })
+}
+
+/// One row or none, through a cached statement.
+pub fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Option<T>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params, map)
+        .optional()?)
+}
+
+/// Every row, through a cached statement.
+pub fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, map)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::from)
+}

@@ -1,0 +1,283 @@
+//! Users, API keys, senders, templates and credits.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use waygate_core::money::Money;
+
+use super::rows::{self, all, one, SENDER_COLUMNS, TEMPLATE_COLUMNS};
+use crate::model::*;
+use crate::store::{CreditOutcome, StoreResult};
+
+pub fn create_user(c: &Connection, name: &str, email: &str, now: i64) -> StoreResult<User> {
+    c.prepare_cached("INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![name, email, now])?;
+    Ok(User {
+        id: c.last_insert_rowid(),
+        name: name.to_string(),
+        email: email.to_string(),
+        balance: Money::ZERO,
+    })
+}
+
+pub fn get_user(c: &Connection, id: i64) -> StoreResult<Option<User>> {
+    one(
+        c,
+        "SELECT id, name, email, balance_micros FROM users WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                email: r.get(2)?,
+                balance: Money::from_micros(r.get(3)?),
+            })
+        },
+    )
+}
+
+fn user_exists(c: &Connection, id: i64) -> StoreResult<bool> {
+    Ok(one(c, "SELECT 1 FROM users WHERE id = ?1", [id], |_| Ok(()))?.is_some())
+}
+
+pub fn create_api_key(
+    c: &Connection,
+    user_id: i64,
+    name: &str,
+    prefix: &str,
+    hash: &[u8],
+    now: i64,
+) -> StoreResult<Option<ApiKeyRecord>> {
+    if !user_exists(c, user_id)? {
+        return Ok(None);
+    }
+    c.prepare_cached(
+        "INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![user_id, name, prefix, hash, now])?;
+    Ok(Some(ApiKeyRecord {
+        id: c.last_insert_rowid(),
+        user_id,
+        name: name.to_string(),
+        prefix: prefix.to_string(),
+    }))
+}
+
+pub fn revoke_api_key(c: &Connection, id: i64, now: i64) -> StoreResult<bool> {
+    let changed = c
+        .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute(params![id, now])?;
+    Ok(changed == 1)
+}
+
+pub fn user_for_key(c: &Connection, hash: &[u8]) -> StoreResult<Option<i64>> {
+    one(
+        c,
+        "SELECT user_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+        [hash],
+        |r| r.get(0),
+    )
+}
+
+pub fn create_sender(
+    c: &Connection,
+    user_id: i64,
+    s: &NewSender,
+    now: i64,
+) -> StoreResult<Option<Sender>> {
+    if !user_exists(c, user_id)? {
+        return Ok(None);
+    }
+    c.prepare_cached(
+        "INSERT INTO senders (user_id, phone_number, display_name, status, quality_rating, \
+         messaging_limit, provider, provider_ref, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        user_id,
+        s.phone_number,
+        s.display_name,
+        s.status.as_str(),
+        s.quality_rating.as_str(),
+        s.messaging_limit,
+        s.provider.as_str(),
+        s.provider_ref,
+        now
+    ])?;
+    get_sender(c, c.last_insert_rowid())
+}
+
+pub fn update_sender(c: &Connection, id: i64, p: &SenderPatch) -> StoreResult<Option<Sender>> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE senders SET status = COALESCE(?2, status), quality_rating = COALESCE(?3, quality_rating), \
+             messaging_limit = CASE WHEN ?4 THEN ?5 ELSE messaging_limit END, \
+             display_name = COALESCE(?6, display_name) WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            p.status.map(SenderStatus::as_str),
+            p.quality_rating.map(QualityRating::as_str),
+            p.messaging_limit.is_some(),
+            p.messaging_limit.flatten(),
+            p.display_name
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    get_sender(c, id)
+}
+
+pub fn get_sender(c: &Connection, id: i64) -> StoreResult<Option<Sender>> {
+    one(
+        c,
+        &format!("SELECT {SENDER_COLUMNS} FROM senders WHERE id = ?1"),
+        [id],
+        rows::sender,
+    )
+}
+
+pub fn list_senders(
+    c: &Connection,
+    user_id: i64,
+    status: Option<SenderStatus>,
+) -> StoreResult<Vec<Sender>> {
+    all(
+        c,
+        &format!("SELECT {SENDER_COLUMNS} FROM senders WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id"),
+        params![user_id, status.map(SenderStatus::as_str)],
+        rows::sender,
+    )
+}
+
+pub fn create_template(
+    c: &Connection,
+    sender_id: i64,
+    t: &NewTemplate,
+    now: i64,
+) -> StoreResult<Option<Template>> {
+    if get_sender(c, sender_id)?.is_none() {
+        return Ok(None);
+    }
+    let variables = serde_json::to_string(&t.variables).unwrap_or_else(|_| "[]".into());
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO templates (sender_id, name, language, category, status, body_text, variables, \
+             provider_ref, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (sender_id, name, language) DO NOTHING",
+        )?
+        .execute(params![
+            sender_id,
+            t.name,
+            t.language,
+            t.category.as_str(),
+            t.status.as_str(),
+            t.body_text,
+            variables,
+            t.provider_ref,
+            now
+        ])?;
+    if inserted == 0 {
+        return Err(crate::store::StoreError::Conflict(
+            "a template with this name and language already exists for this sender",
+        ));
+    }
+    get_template(c, c.last_insert_rowid())
+}
+
+pub fn update_template(
+    c: &Connection,
+    id: i64,
+    p: &TemplatePatch,
+) -> StoreResult<Option<Template>> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE templates SET status = COALESCE(?2, status), \
+             provider_ref = CASE WHEN ?3 THEN ?4 ELSE provider_ref END WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            p.status.map(TemplateStatus::as_str),
+            p.provider_ref.is_some(),
+            p.provider_ref.clone().flatten()
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    get_template(c, id)
+}
+
+pub fn get_template(c: &Connection, id: i64) -> StoreResult<Option<Template>> {
+    one(
+        c,
+        &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE id = ?1"),
+        [id],
+        rows::template,
+    )
+}
+
+pub fn list_templates(
+    c: &Connection,
+    sender_id: i64,
+    status: Option<TemplateStatus>,
+) -> StoreResult<Vec<Template>> {
+    all(
+        c,
+        &format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE sender_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id"
+        ),
+        params![sender_id, status.map(TemplateStatus::as_str)],
+        rows::template,
+    )
+}
+
+/// Appends a ledger entry and moves the cached balance with it; `false` when the balance
+/// would go below zero (nothing written).
+pub fn post_entry(
+    c: &Connection,
+    user_id: i64,
+    kind: &str,
+    amount: Money,
+    message_id: Option<i64>,
+    reference: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
+    let moved = c
+        .prepare_cached(
+            "UPDATE users SET balance_micros = balance_micros + ?2 WHERE id = ?1 AND balance_micros + ?2 >= 0",
+        )?
+        .execute(params![user_id, amount.micros()])?;
+    if moved == 0 {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, reference, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![user_id, kind, amount.micros(), message_id, reference, now])?;
+    Ok(true)
+}
+
+pub fn credit(
+    c: &Connection,
+    user_id: i64,
+    amount: Money,
+    reference: &str,
+    now: i64,
+) -> StoreResult<Option<CreditOutcome>> {
+    if !user_exists(c, user_id)? {
+        return Ok(None);
+    }
+    let seen = c
+        .prepare_cached("SELECT 1 FROM ledger_entries WHERE user_id = ?1 AND kind = 'credit' AND reference = ?2")?
+        .query_row(params![user_id, reference], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !seen {
+        post_entry(c, user_id, "credit", amount, None, Some(reference), now)?;
+    }
+    let balance = get_user(c, user_id)?
+        .map(|u| u.balance)
+        .unwrap_or(Money::ZERO);
+    Ok(Some(CreditOutcome {
+        balance,
+        created: !seen,
+    }))
+}
