@@ -1,0 +1,213 @@
+//! A real server on a loopback port with a temporary database, driven over HTTP. Jobs run
+//! only when a test calls `run_jobs`, and time moves only when it calls `advance`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use waygate::clock::Clock;
+use waygate::config::Config;
+use waygate::jobs::Worker;
+use waygate::App;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Clock,
+    pub worker: Arc<Worker>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+/// A tenant with one online simulator sender, templates and a balance.
+pub struct Tenant {
+    pub user_id: i64,
+    pub key: String,
+    pub sender_id: i64,
+    /// "Hello {{1}}, your code is {{2}}." with variables ["name", "code"], utility.
+    pub template_id: i64,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with("").await
+}
+
+/// Starts the server with `overrides` (TOML) over the test defaults.
+pub async fn spawn_with(overrides: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = format!(
+        "data_dir = {:?}\nadmin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\n",
+        dir.path().display().to_string()
+    );
+    let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
+    let clock = Clock::default();
+    let app = App::build(config, clock.clone()).expect("app builds");
+    let worker = app.worker.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    tokio::spawn(app.serve(listener, stop.clone(), false));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        clock,
+        worker,
+        stop,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// An admin call that must succeed; returns its body.
+    pub async fn admin(&self, method: Method, path: &str, body: Value) -> Value {
+        let reply = self.request(method, path, Some(ADMIN), Some(body)).await;
+        assert!(
+            reply.status.is_success(),
+            "admin {path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+
+    /// A tenant with a sender, a two-variable template and `balance` units.
+    pub async fn tenant_with_balance(&self, balance: f64) -> Tenant {
+        let user = self
+            .admin(
+                Method::POST,
+                "/api/admin/users",
+                json!({"name": "Acme", "email": "ops@acme.test"}),
+            )
+            .await;
+        let user_id = user["id"].as_i64().unwrap();
+        let key = self
+            .admin(
+                Method::POST,
+                &format!("/api/admin/users/{user_id}/api-keys"),
+                json!({"name": "k"}),
+            )
+            .await;
+        let sender = self
+            .admin(
+                Method::POST,
+                &format!("/api/admin/users/{user_id}/senders"),
+                json!({"phone_number": "+14155550100", "display_name": "Acme"}),
+            )
+            .await;
+        let sender_id = sender["id"].as_i64().unwrap();
+        let template = self
+            .admin(
+                Method::POST,
+                &format!("/api/admin/senders/{sender_id}/templates"),
+                json!({"name": "code", "language": "en", "category": "utility",
+                       "body_text": "Hello {{1}}, your code is {{2}}.", "variables": ["name", "code"]}),
+            )
+            .await;
+        if balance > 0.0 {
+            self.admin(
+                Method::POST,
+                &format!("/api/admin/users/{user_id}/credits"),
+                json!({"amount": balance, "reference": format!("seed-{user_id}")}),
+            )
+            .await;
+        }
+        Tenant {
+            user_id,
+            key: key["key"].as_str().unwrap().to_string(),
+            sender_id,
+            template_id: template["id"].as_i64().unwrap(),
+        }
+    }
+
+    pub async fn tenant(&self) -> Tenant {
+        self.tenant_with_balance(10.0).await
+    }
+
+    /// Runs due jobs until none is due now.
+    pub async fn run_jobs(&self) {
+        for _ in 0..100 {
+            if self.worker.run_due().await.expect("jobs run") == 0 {
+                return;
+            }
+        }
+        panic!("jobs keep coming");
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// A template send from `t` to `to` with valid variables.
+    pub async fn send_template(&self, t: &Tenant, to: &str) -> Reply {
+        self.post(
+            "/api/user/whatsapp/send",
+            &t.key,
+            json!({"sender_id": t.sender_id, "template_id": t.template_id, "recipient_phone": to,
+                   "variables": {"1": "Ada", "2": "1234"}}),
+        )
+        .await
+    }
+
+    pub async fn balance(&self, t: &Tenant) -> f64 {
+        self.get("/api/user/me", &t.key).await.body["total_balance"]
+            .as_f64()
+            .unwrap()
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real server on loopback, driven over HTTP.
+
+mod helpers;
+
+mod admin;
+mod errors;
+mod isolation;
+mod ledger;
+mod ops;
+mod send;
+mod webhooks;
+mod window;
