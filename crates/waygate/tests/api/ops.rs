@@ -1,1 +1,89 @@
-//! See main.rs.
+//! Operations endpoints (API.md §9) and the committed OpenAPI document.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_readiness_and_request_ids() {
+    let app = spawn_app().await;
+    let health = app
+        .request(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+    assert_eq!(health.status, 200);
+    assert!(
+        health.headers.get("x-request-id").is_some(),
+        "every answer carries a request id"
+    );
+    let ready = app
+        .request(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(ready.status, 200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_sends_and_queue_depth() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    assert_eq!(app.send_template(&t, "+14155551234").await.status, 200);
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("waygate_http_requests_total{route=\"/api/user/whatsapp/send\",method=\"POST\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains("waygate_sends_total{endpoint=\"send\",outcome=\"accepted\"}"),
+        "{text}"
+    );
+    assert!(text.contains("waygate_queue_depth"), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_is_served_committed_and_documented() {
+    let app = spawn_app().await;
+    let served = app
+        .request(reqwest::Method::GET, "/openapi.json", None, None)
+        .await;
+    assert_eq!(served.status, 200);
+    assert!(served.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let committed: Value = serde_json::from_str(include_str!("../../../../openapi.json")).unwrap();
+    assert_eq!(
+        served.body, committed,
+        "openapi.json is stale: run `cargo run -p waygate -- openapi > openapi.json`"
+    );
+    for path in [
+        "/api/user/whatsapp/send",
+        "/api/user/whatsapp/send-freeform",
+        "/api/user/whatsapp/session-status",
+        "/api/user/whatsapp/senders",
+        "/api/user/whatsapp/senders/{sender_id}/templates",
+        "/api/user/me",
+        "/api/admin/simulator/inbound",
+    ] {
+        assert!(
+            served.body["paths"].get(path).is_some(),
+            "{path} missing from the spec"
+        );
+    }
+    let page = app
+        .http
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/api/user/whatsapp/send-freeform"));
+    assert!(
+        !html.contains("http://cdn") && !html.contains("https://cdn"),
+        "no CDN"
+    );
+}
