@@ -20,7 +20,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub worker: Arc<Worker>,
     stop: CancellationToken,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+    overrides: String,
 }
 
 /// A tenant with one online simulator sender, templates and a balance.
@@ -50,13 +51,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server with `overrides` (TOML) over the test defaults.
 pub async fn spawn_with(overrides: &str) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let base = format!(
+    start(tempfile::tempdir().expect("temp dir"), overrides, Clock::default()).await
+}
+
+async fn start(dir: tempfile::TempDir, overrides: &str, clock: Clock) -> TestApp {
+    let defaults = format!(
         "data_dir = {:?}\nadmin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\n",
         dir.path().display().to_string()
     );
+    // Keys given in `overrides` replace the test defaults.
+    let overridden = |line: &str| {
+        let key = line.split('=').next().unwrap_or_default().trim();
+        overrides.lines().any(|o| o.split('=').next().unwrap_or_default().trim() == key)
+    };
+    let base: String = defaults.lines().filter(|l| !overridden(l)).map(|l| format!("{l}\n")).collect();
     let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
-    let clock = Clock::default();
     let app = App::build(config, clock.clone()).expect("app builds");
     let worker = app.worker.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -71,11 +80,19 @@ pub async fn spawn_with(overrides: &str) -> TestApp {
         clock,
         worker,
         stop,
-        _dir: dir,
+        dir: Some(dir),
+        overrides: overrides.to_string(),
     }
 }
 
 impl TestApp {
+    /// Stops this server and starts a new process-equivalent on the same database and clock.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop.cancel();
+        let dir = self.dir.take().expect("a running app owns its directory");
+        start(dir, &self.overrides.clone(), self.clock.clone()).await
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -1,1 +1,185 @@
-//! See main.rs.
+//! Outbound webhooks (API.md §7): subscriptions, Standard Webhooks signatures, durable retries.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use waygate::signature::standard_webhook;
+
+use crate::helpers::*;
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    id: String,
+    timestamp: i64,
+    signature: String,
+    body: String,
+}
+
+/// A tenant's endpoint that fails the first `failures` deliveries, then acknowledges.
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<Delivery>>>,
+}
+
+async fn receiver(failures: usize) -> Receiver {
+    let seen: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+    let log = seen.clone();
+    let handler = move |headers: HeaderMap, body: String| {
+        let log = log.clone();
+        async move {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let mut log = log.lock().unwrap();
+            log.push(Delivery {
+                id: header("webhook-id"),
+                timestamp: header("webhook-timestamp").parse().unwrap_or_default(),
+                signature: header("webhook-signature"),
+                body,
+            });
+            if log.len() <= failures { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
+        }
+    };
+    let router = axum::Router::new().route("/hook", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Receiver { url, seen }
+}
+
+impl Receiver {
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn subscribe(app: &TestApp, t: &Tenant, url: &str, events: Value) -> Value {
+    let reply = app.post("/api/user/webhooks", &t.key, json!({"url": url, "events": events})).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body
+}
+
+fn verify(secret: &str, d: &Delivery) -> bool {
+    let expected = standard_webhook(secret, &d.id, d.timestamp, &d.body).unwrap();
+    d.signature.split(' ').any(|s| s == expected)
+}
+
+/// The simulator's later steps are a day away, so only the `queued` event is in play.
+const SLOW_SIMULATOR: &str = "simulator_step_ms = 86400000\n";
+
+#[tokio::test]
+async fn failing_receiver_gets_the_event_once_acknowledged_with_valid_signatures() {
+    let app = spawn_with(SLOW_SIMULATOR).await;
+    let t = app.tenant().await;
+    let hook = receiver(2).await;
+    let sub = subscribe(&app, &t, &hook.url, json!(["message.status"])).await;
+    let secret = sub["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let sent = app.send_template(&t, "+14155551234").await;
+    assert_eq!(sent.status, 200);
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 1, "first attempt failed");
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 1, "no retry before the backoff");
+    app.advance(Duration::from_secs(34));
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 2, "retried after ~30 s");
+    app.advance(Duration::from_secs(34));
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 2, "the second retry waits ~60 s");
+    app.advance(Duration::from_secs(33));
+    app.run_jobs().await;
+    let deliveries = hook.deliveries();
+    assert_eq!(deliveries.len(), 3);
+    assert!(deliveries.iter().all(|d| d.id == deliveries[0].id), "webhook-id is stable across retries");
+    assert!(deliveries.iter().all(|d| d.body == deliveries[0].body), "same bytes every time");
+    assert!(deliveries.iter().all(|d| verify(secret, d)), "every delivery is signed");
+    assert!(deliveries[2].timestamp > deliveries[0].timestamp, "the timestamp is the attempt's");
+    let event: Value = serde_json::from_str(&deliveries[0].body).unwrap();
+    assert_eq!(event["type"], "message.status");
+    assert_eq!(event["id"], deliveries[0].id.as_str());
+    assert_eq!(event["data"]["id"], sent.body["whatsapp_message_id"]);
+    assert_eq!(event["data"]["status"], "queued");
+    // Acknowledged: never sent again.
+    app.advance(Duration::from_secs(3600));
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 3);
+}
+
+#[tokio::test]
+async fn pending_retries_survive_a_restart() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let hook = receiver(1).await;
+    subscribe(&app, &t, &hook.url, json!(["message.received"])).await;
+    app.admin(
+        reqwest::Method::POST,
+        "/api/admin/simulator/inbound",
+        json!({"sender_id": t.sender_id, "from": "+14155551234", "body": "hi"}),
+    )
+    .await;
+    app.run_jobs().await;
+    assert_eq!(hook.deliveries().len(), 1);
+    let app = app.restart().await;
+    app.advance(Duration::from_secs(34));
+    app.run_jobs().await;
+    let deliveries = hook.deliveries();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(deliveries[0].id, deliveries[1].id);
+    let event: Value = serde_json::from_str(&deliveries[1].body).unwrap();
+    assert_eq!(event["type"], "message.received");
+    assert_eq!(event["data"]["body"], "hi");
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_for_a_day() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let hook = receiver(0).await;
+    let sub = subscribe(&app, &t, &hook.url, json!(["message.received"])).await;
+    let old = sub["secret"].as_str().unwrap().to_string();
+    let rotated = app.post(&format!("/api/user/webhooks/{}/rotate-secret", sub["id"]), &t.key, json!({})).await;
+    assert_eq!(rotated.status, 200);
+    let new = rotated.body["secret"].as_str().unwrap().to_string();
+    assert_ne!(old, new);
+    let inbound = json!({"sender_id": t.sender_id, "from": "+14155551234", "body": "one"});
+    app.admin(reqwest::Method::POST, "/api/admin/simulator/inbound", inbound.clone()).await;
+    app.run_jobs().await;
+    let first = hook.deliveries()[0].clone();
+    assert_eq!(first.signature.split(' ').count(), 2);
+    assert!(verify(&new, &first) && verify(&old, &first));
+    app.advance(Duration::from_secs(24 * 3600 + 1));
+    app.admin(reqwest::Method::POST, "/api/admin/simulator/inbound", inbound).await;
+    app.run_jobs().await;
+    let second = hook.deliveries()[1].clone();
+    assert_eq!(second.signature.split(' ').count(), 1);
+    assert!(verify(&new, &second) && !verify(&old, &second));
+}
+
+#[tokio::test]
+async fn subscriptions_are_validated_listed_and_deleted() {
+    let app = spawn_with("webhooks_allow_private = false\n").await;
+    let t = app.tenant().await;
+    let private = app
+        .post("/api/user/webhooks", &t.key, json!({"url": "http://127.0.0.1:9/x", "events": ["message.status"]}))
+        .await;
+    assert_eq!(private.status, 422);
+    assert!(private.body["errors"]["url"].is_array(), "{}", private.body);
+    let bad = app
+        .post("/api/user/webhooks", &t.key, json!({"url": "ftp://example.com", "events": ["message.sent"]}))
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body["errors"]["url"].is_array() && bad.body["errors"]["events"].is_array());
+
+    let open = spawn_app().await;
+    let t = open.tenant().await;
+    let sub = subscribe(&open, &t, "http://127.0.0.1:9/x", json!(["message.status", "message.received"])).await;
+    let list = open.get("/api/user/webhooks", &t.key).await;
+    assert_eq!(list.body["data"][0]["id"], sub["id"]);
+    assert!(list.body["data"][0].get("secret").is_none(), "the secret is never listed");
+    let deleted = open
+        .request(reqwest::Method::DELETE, &format!("/api/user/webhooks/{}", sub["id"]), Some(&t.key), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(open.get("/api/user/webhooks", &t.key).await.body["data"], json!([]));
+}
