@@ -174,30 +174,20 @@ pub fn outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>
          WHERE m.id = ?1",
         [message_id],
         |r| {
-            let provider: String = r.get(1)?;
             let variables: Option<String> = r.get(6)?;
-            Ok((
-                Outgoing {
-                    message_id: r.get(0)?,
-                    provider: ProviderKind::parse(&provider).unwrap_or(ProviderKind::Simulator),
-                    from: r.get(2)?,
-                    to: r.get(3)?,
-                    body: r.get(4)?,
-                    template_ref: r.get(5)?,
-                    variables: variables
-                        .and_then(|v| serde_json::from_str(&v).ok())
-                        .unwrap_or_default(),
-                },
-                provider,
-            ))
+            Ok(Outgoing {
+                message_id: r.get(0)?,
+                provider: rows::parsed(r, 1, "provider", ProviderKind::parse)?,
+                from: r.get(2)?,
+                to: r.get(3)?,
+                body: r.get(4)?,
+                template_ref: r.get(5)?,
+                variables: variables
+                    .and_then(|v| serde_json::from_str(&v).ok())
+                    .unwrap_or_default(),
+            })
         },
-    )?
-    .map(|(out, provider)| {
-        ProviderKind::parse(&provider)
-            .map(|_| out)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown provider {provider}")))
-    })
-    .transpose()
+    )
 }
 
 pub fn record_dispatch(

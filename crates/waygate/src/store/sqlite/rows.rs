@@ -26,7 +26,7 @@ fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
-fn parsed<T>(
+pub fn parsed<T>(
     row: &Row<'_>,
     idx: usize,
     what: &str,
