@@ -71,7 +71,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("WAYGATE_").ignore(&["config"]));
+        // Only keys the defaults file knows are read from the environment, so unrelated
+        // WAYGATE_* variables (or WAYGATE_CONFIG itself) do not stop start-up.
+        let known: Vec<String> = Figment::from(Toml::string(DEFAULTS))
+            .extract::<figment::value::Dict>()
+            .map(|d| d.into_keys().collect())
+            .unwrap_or_default();
+        figment = figment.merge(Env::prefixed("WAYGATE_").filter(move |k| known.iter().any(|n| k == n.as_str())));
         Self::from_figment(figment)
     }
 
