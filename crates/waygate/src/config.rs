@@ -77,7 +77,9 @@ impl Config {
             .extract::<figment::value::Dict>()
             .map(|d| d.into_keys().collect())
             .unwrap_or_default();
-        figment = figment.merge(Env::prefixed("WAYGATE_").filter(move |k| known.iter().any(|n| k == n.as_str())));
+        figment = figment.merge(
+            Env::prefixed("WAYGATE_").filter(move |k| known.iter().any(|n| k == n.as_str())),
+        );
         Self::from_figment(figment)
     }
 

@@ -18,21 +18,39 @@ fn waygate(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 fn json_out(out: &std::process::Output) -> Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 #[tokio::test]
 async fn admin_api_is_off_without_a_token_and_guards_with_one() {
     let off = spawn_with("admin_token = \"\"\n").await;
-    let reply = off.request(Method::POST, "/api/admin/users", Some("anything"), Some(json!({"name": "a", "email": "a@b.c"}))).await;
+    let reply = off
+        .request(
+            Method::POST,
+            "/api/admin/users",
+            Some("anything"),
+            Some(json!({"name": "a", "email": "a@b.c"})),
+        )
+        .await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.body["error_code"], "NOT_FOUND");
 
     let app = spawn_app().await;
     let t = app.tenant().await;
     for token in [None, Some("wrong"), Some(t.key.as_str())] {
-        let reply = app.request(Method::POST, "/api/admin/users", token, Some(json!({"name": "a", "email": "a@b.c"}))).await;
+        let reply = app
+            .request(
+                Method::POST,
+                "/api/admin/users",
+                token,
+                Some(json!({"name": "a", "email": "a@b.c"})),
+            )
+            .await;
         assert_eq!(reply.status, 401, "{token:?}");
         assert_eq!(reply.body["error_code"], "UNAUTHENTICATED");
     }
@@ -52,10 +70,18 @@ async fn senders_and_templates_are_validated_and_patched() {
         .await;
     assert_eq!(bad.status, 422);
     for field in ["phone_number", "display_name", "provider"] {
-        assert!(bad.body["errors"][field].is_array(), "{field}: {}", bad.body);
+        assert!(
+            bad.body["errors"][field].is_array(),
+            "{field}: {}",
+            bad.body
+        );
     }
     let patched = app
-        .admin(Method::PATCH, &format!("/api/admin/senders/{}", t.sender_id), json!({"messaging_limit": 10000, "quality_rating": "YELLOW"}))
+        .admin(
+            Method::PATCH,
+            &format!("/api/admin/senders/{}", t.sender_id),
+            json!({"messaging_limit": 10000, "quality_rating": "YELLOW"}),
+        )
         .await;
     assert_eq!(patched["messaging_limit_formatted"], "10,000 / 24hr");
     assert_eq!(patched["quality_rating"], "YELLOW");
@@ -75,16 +101,28 @@ async fn senders_and_templates_are_validated_and_patched() {
             Method::POST,
             &format!("/api/admin/senders/{}/templates", t.sender_id),
             Some(ADMIN),
-            Some(json!({"name": "code", "language": "en", "category": "utility", "body_text": "Hi"})),
+            Some(
+                json!({"name": "code", "language": "en", "category": "utility", "body_text": "Hi"}),
+            ),
         )
         .await;
     assert_eq!(duplicate.status, 422);
     let template = app
-        .admin(Method::PATCH, &format!("/api/admin/templates/{}", t.template_id), json!({"status": "paused"}))
+        .admin(
+            Method::PATCH,
+            &format!("/api/admin/templates/{}", t.template_id),
+            json!({"status": "paused"}),
+        )
         .await;
     assert_eq!(template["status"], "paused");
     let listed = app
-        .get(&format!("/api/user/whatsapp/senders/{}/templates?status=paused", t.sender_id), &t.key)
+        .get(
+            &format!(
+                "/api/user/whatsapp/senders/{}/templates?status=paused",
+                t.sender_id
+            ),
+            &t.key,
+        )
         .await;
     assert_eq!(listed.body["data"][0]["id"], t.template_id);
     assert_eq!(listed.body["data"][0]["variables"], json!(["name", "code"]));
@@ -94,23 +132,76 @@ async fn senders_and_templates_are_validated_and_patched() {
 #[tokio::test]
 async fn command_line_admin_creates_a_working_tenant() {
     let dir = tempfile::tempdir().unwrap();
-    let user = json_out(&waygate(dir.path(), &["admin", "create-user", "--name", "Zoë", "--email", "zoe@example.com"]));
+    let user = json_out(&waygate(
+        dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--name",
+            "Zoë",
+            "--email",
+            "zoe@example.com",
+        ],
+    ));
     let user_id = user["id"].as_i64().unwrap().to_string();
-    let key = json_out(&waygate(dir.path(), &["admin", "create-api-key", "--user-id", &user_id]));
-    let credit = json_out(&waygate(dir.path(), &["admin", "credit", "--user-id", &user_id, "--amount", "2.5", "--reference", "r1"]));
+    let key = json_out(&waygate(
+        dir.path(),
+        &["admin", "create-api-key", "--user-id", &user_id],
+    ));
+    let credit = json_out(&waygate(
+        dir.path(),
+        &[
+            "admin",
+            "credit",
+            "--user-id",
+            &user_id,
+            "--amount",
+            "2.5",
+            "--reference",
+            "r1",
+        ],
+    ));
     assert_eq!(credit["total_balance"], json!(2.5));
     let sender = json_out(&waygate(
         dir.path(),
-        &["admin", "create-sender", "--user-id", &user_id, "--phone-number", "+44 20 7183 8750", "--display-name", "UK"],
+        &[
+            "admin",
+            "create-sender",
+            "--user-id",
+            &user_id,
+            "--phone-number",
+            "+44 20 7183 8750",
+            "--display-name",
+            "UK",
+        ],
     ));
     assert_eq!(sender["phone_number"], "+442071838750");
-    let bad = waygate(dir.path(), &["admin", "create-sender", "--user-id", &user_id, "--phone-number", "nope", "--display-name", "x"]);
+    let bad = waygate(
+        dir.path(),
+        &[
+            "admin",
+            "create-sender",
+            "--user-id",
+            &user_id,
+            "--phone-number",
+            "nope",
+            "--display-name",
+            "x",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("phone_number"));
 
     // The server started on the same database accepts the key.
-    let toml = format!("data_dir = {:?}\nadmin_token = \"t\"\n", dir.path().display().to_string());
-    let app = waygate::App::build(waygate::config::Config::from_toml(&toml).unwrap(), Default::default()).unwrap();
+    let toml = format!(
+        "data_dir = {:?}\nadmin_token = \"t\"\n",
+        dir.path().display().to_string()
+    );
+    let app = waygate::App::build(
+        waygate::config::Config::from_toml(&toml).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -139,7 +230,9 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("rate_limit_per_second"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .to_lowercase()
+        .contains("rate_limit_per_second"));
 
     let file = dir.path().join("waygate.toml");
     std::fs::write(&file, "bind = \"127.0.0.1:0\"\nbindd = \"oops\"\n").unwrap();
@@ -151,7 +244,15 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bindd"));
 
-    let ok = Command::new(env!("CARGO_BIN_EXE_waygate")).arg("migrate").env("WAYGATE_DATA_DIR", dir.path()).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = Command::new(env!("CARGO_BIN_EXE_waygate"))
+        .arg("migrate")
+        .env("WAYGATE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(dir.path().join("waygate.db").exists());
 }

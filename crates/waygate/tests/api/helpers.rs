@@ -51,7 +51,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server with `overrides` (TOML) over the test defaults.
 pub async fn spawn_with(overrides: &str) -> TestApp {
-    start(tempfile::tempdir().expect("temp dir"), overrides, Clock::default()).await
+    start(
+        tempfile::tempdir().expect("temp dir"),
+        overrides,
+        Clock::default(),
+    )
+    .await
 }
 
 async fn start(dir: tempfile::TempDir, overrides: &str, clock: Clock) -> TestApp {
@@ -62,9 +67,15 @@ async fn start(dir: tempfile::TempDir, overrides: &str, clock: Clock) -> TestApp
     // Keys given in `overrides` replace the test defaults.
     let overridden = |line: &str| {
         let key = line.split('=').next().unwrap_or_default().trim();
-        overrides.lines().any(|o| o.split('=').next().unwrap_or_default().trim() == key)
+        overrides
+            .lines()
+            .any(|o| o.split('=').next().unwrap_or_default().trim() == key)
     };
-    let base: String = defaults.lines().filter(|l| !overridden(l)).map(|l| format!("{l}\n")).collect();
+    let base: String = defaults
+        .lines()
+        .filter(|l| !overridden(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
     let app = App::build(config, clock.clone()).expect("app builds");
     let worker = app.worker.clone();

@@ -73,7 +73,11 @@ async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
         .unwrap();
     let path = format!("/api/user/whatsapp/messages/{}", recorded.message_id);
     app.run_jobs().await;
-    assert_eq!(app.get(&path, &t.key).await.body["status"], "pending", "leased: not yet");
+    assert_eq!(
+        app.get(&path, &t.key).await.body["status"],
+        "pending",
+        "leased: not yet"
+    );
     app.advance(Duration::from_millis(waygate::jobs::LEASE_MS as u64 + 1));
     app.run_jobs().await;
     let msg = app.get(&path, &t.key).await.body;
@@ -98,12 +102,21 @@ async fn freeform_and_named_variables_and_recipient_name() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let id = reply.body["whatsapp_message_id"].as_i64().unwrap();
-    let msg = app.get(&format!("/api/user/whatsapp/messages/{id}"), &t.key).await.body;
+    let msg = app
+        .get(&format!("/api/user/whatsapp/messages/{id}"), &t.key)
+        .await
+        .body;
     assert_eq!(msg["body"], "Hello Ørjan, your code is 42.");
     // The UK utility rate from the default rate card.
     assert_eq!(msg["price"], json!(0.0292));
     let session = app
-        .get(&format!("/api/user/whatsapp/session-status?sender_id={}&recipient_phone=%2B447911123456", t.sender_id), &t.key)
+        .get(
+            &format!(
+                "/api/user/whatsapp/session-status?sender_id={}&recipient_phone=%2B447911123456",
+                t.sender_id
+            ),
+            &t.key,
+        )
         .await;
     assert_eq!(session.body["customer_name"], "Ørjan");
     let free = app
@@ -117,7 +130,14 @@ async fn freeform_and_named_variables_and_recipient_name() {
     assert_eq!(free.body["conversation_id"], reply.body["conversation_id"]);
     assert_eq!(free.body["session_status"]["is_open"], true);
     let fid = free.body["message_id"].as_i64().unwrap();
-    let fmsg = app.get(&format!("/api/user/whatsapp/messages/{fid}"), &t.key).await.body;
+    let fmsg = app
+        .get(&format!("/api/user/whatsapp/messages/{fid}"), &t.key)
+        .await
+        .body;
     assert_eq!(fmsg["template_id"], serde_json::Value::Null);
-    assert_eq!(fmsg["price"], json!(0.0), "freeform is a free service message by default");
+    assert_eq!(
+        fmsg["price"],
+        json!(0.0),
+        "freeform is a free service message by default"
+    );
 }

@@ -29,7 +29,13 @@ async fn receiver(failures: usize) -> Receiver {
     let handler = move |headers: HeaderMap, body: String| {
         let log = log.clone();
         async move {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let mut log = log.lock().unwrap();
             log.push(Delivery {
                 id: header("webhook-id"),
@@ -37,7 +43,11 @@ async fn receiver(failures: usize) -> Receiver {
                 signature: header("webhook-signature"),
                 body,
             });
-            if log.len() <= failures { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
+            if log.len() <= failures {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::NO_CONTENT
+            }
         }
     };
     let router = axum::Router::new().route("/hook", axum::routing::post(handler));
@@ -54,7 +64,13 @@ impl Receiver {
 }
 
 async fn subscribe(app: &TestApp, t: &Tenant, url: &str, events: Value) -> Value {
-    let reply = app.post("/api/user/webhooks", &t.key, json!({"url": url, "events": events})).await;
+    let reply = app
+        .post(
+            "/api/user/webhooks",
+            &t.key,
+            json!({"url": url, "events": events}),
+        )
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.body
 }
@@ -91,10 +107,22 @@ async fn failing_receiver_gets_the_event_once_acknowledged_with_valid_signatures
     app.run_jobs().await;
     let deliveries = hook.deliveries();
     assert_eq!(deliveries.len(), 3);
-    assert!(deliveries.iter().all(|d| d.id == deliveries[0].id), "webhook-id is stable across retries");
-    assert!(deliveries.iter().all(|d| d.body == deliveries[0].body), "same bytes every time");
-    assert!(deliveries.iter().all(|d| verify(secret, d)), "every delivery is signed");
-    assert!(deliveries[2].timestamp > deliveries[0].timestamp, "the timestamp is the attempt's");
+    assert!(
+        deliveries.iter().all(|d| d.id == deliveries[0].id),
+        "webhook-id is stable across retries"
+    );
+    assert!(
+        deliveries.iter().all(|d| d.body == deliveries[0].body),
+        "same bytes every time"
+    );
+    assert!(
+        deliveries.iter().all(|d| verify(secret, d)),
+        "every delivery is signed"
+    );
+    assert!(
+        deliveries[2].timestamp > deliveries[0].timestamp,
+        "the timestamp is the attempt's"
+    );
     let event: Value = serde_json::from_str(&deliveries[0].body).unwrap();
     assert_eq!(event["type"], "message.status");
     assert_eq!(event["id"], deliveries[0].id.as_str());
@@ -138,18 +166,34 @@ async fn rotation_signs_with_both_secrets_for_a_day() {
     let hook = receiver(0).await;
     let sub = subscribe(&app, &t, &hook.url, json!(["message.received"])).await;
     let old = sub["secret"].as_str().unwrap().to_string();
-    let rotated = app.post(&format!("/api/user/webhooks/{}/rotate-secret", sub["id"]), &t.key, json!({})).await;
+    let rotated = app
+        .post(
+            &format!("/api/user/webhooks/{}/rotate-secret", sub["id"]),
+            &t.key,
+            json!({}),
+        )
+        .await;
     assert_eq!(rotated.status, 200);
     let new = rotated.body["secret"].as_str().unwrap().to_string();
     assert_ne!(old, new);
     let inbound = json!({"sender_id": t.sender_id, "from": "+14155551234", "body": "one"});
-    app.admin(reqwest::Method::POST, "/api/admin/simulator/inbound", inbound.clone()).await;
+    app.admin(
+        reqwest::Method::POST,
+        "/api/admin/simulator/inbound",
+        inbound.clone(),
+    )
+    .await;
     app.run_jobs().await;
     let first = hook.deliveries()[0].clone();
     assert_eq!(first.signature.split(' ').count(), 2);
     assert!(verify(&new, &first) && verify(&old, &first));
     app.advance(Duration::from_secs(24 * 3600 + 1));
-    app.admin(reqwest::Method::POST, "/api/admin/simulator/inbound", inbound).await;
+    app.admin(
+        reqwest::Method::POST,
+        "/api/admin/simulator/inbound",
+        inbound,
+    )
+    .await;
     app.run_jobs().await;
     let second = hook.deliveries()[1].clone();
     assert_eq!(second.signature.split(' ').count(), 1);
@@ -161,25 +205,50 @@ async fn subscriptions_are_validated_listed_and_deleted() {
     let app = spawn_with("webhooks_allow_private = false\n").await;
     let t = app.tenant().await;
     let private = app
-        .post("/api/user/webhooks", &t.key, json!({"url": "http://127.0.0.1:9/x", "events": ["message.status"]}))
+        .post(
+            "/api/user/webhooks",
+            &t.key,
+            json!({"url": "http://127.0.0.1:9/x", "events": ["message.status"]}),
+        )
         .await;
     assert_eq!(private.status, 422);
     assert!(private.body["errors"]["url"].is_array(), "{}", private.body);
     let bad = app
-        .post("/api/user/webhooks", &t.key, json!({"url": "ftp://example.com", "events": ["message.sent"]}))
+        .post(
+            "/api/user/webhooks",
+            &t.key,
+            json!({"url": "ftp://example.com", "events": ["message.sent"]}),
+        )
         .await;
     assert_eq!(bad.status, 422);
     assert!(bad.body["errors"]["url"].is_array() && bad.body["errors"]["events"].is_array());
 
     let open = spawn_app().await;
     let t = open.tenant().await;
-    let sub = subscribe(&open, &t, "http://127.0.0.1:9/x", json!(["message.status", "message.received"])).await;
+    let sub = subscribe(
+        &open,
+        &t,
+        "http://127.0.0.1:9/x",
+        json!(["message.status", "message.received"]),
+    )
+    .await;
     let list = open.get("/api/user/webhooks", &t.key).await;
     assert_eq!(list.body["data"][0]["id"], sub["id"]);
-    assert!(list.body["data"][0].get("secret").is_none(), "the secret is never listed");
+    assert!(
+        list.body["data"][0].get("secret").is_none(),
+        "the secret is never listed"
+    );
     let deleted = open
-        .request(reqwest::Method::DELETE, &format!("/api/user/webhooks/{}", sub["id"]), Some(&t.key), None)
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/user/webhooks/{}", sub["id"]),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(open.get("/api/user/webhooks", &t.key).await.body["data"], json!([]));
+    assert_eq!(
+        open.get("/api/user/webhooks", &t.key).await.body["data"],
+        json!([])
+    );
 }
