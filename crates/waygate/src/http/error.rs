@@ -20,6 +20,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64, limit: u32 },
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The admin API is switched off (no admin token configured).
     #[error("admin API disabled")]
     AdminDisabled,
@@ -60,6 +62,11 @@ fn parts(err: &ApiError) -> (StatusCode, String, String, Map<String, Value>) {
             extra.insert("retry_after".into(), json!(retry_after_secs));
             simple(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too Many Attempts.")
         }
+        ApiError::MethodNotAllowed => simple(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "This method is not allowed on this route.",
+        ),
         ApiError::AdminDisabled => simple(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found."),
         ApiError::Service(e) => match e {
             S::Validation(errors) => {

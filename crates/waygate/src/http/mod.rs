@@ -124,6 +124,10 @@ async fn not_found() -> Response {
     ApiError::Service(ServiceError::NotFound).into_response()
 }
 
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
 /// Counts requests by route and status, and times them.
 async fn record_metrics(State(_): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
@@ -153,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         tracing::info_span!("request", request_id = %id, method = %request.method(), uri = %request.uri(), user_id = tracing::field::Empty)
     };
     router
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
