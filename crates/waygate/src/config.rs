@@ -30,7 +30,12 @@ pub struct Config {
     pub public_url: String,
     pub twilio_account_sid: String,
     pub twilio_auth_token: String,
+    pub twilio_api_key_sid: String,
+    pub twilio_api_key_secret: String,
     pub twilio_api_base: String,
+    pub twilio_timeout_ms: u64,
+    pub twilio_sender_mps: u32,
+    pub twilio_reconcile_after_ms: u64,
     pub currency: String,
     pub rate_card: RateCardConfig,
 }
@@ -91,6 +96,15 @@ impl Config {
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment.extract().map_err(Box::new)?;
         config.rate_card()?;
+        if config.twilio_sender_mps == 0 {
+            return Err(invalid("twilio_sender_mps", "must be at least 1"));
+        }
+        if config.twilio_api_key_sid.is_empty() != config.twilio_api_key_secret.is_empty() {
+            return Err(invalid(
+                "twilio_api_key_sid",
+                "set both twilio_api_key_sid and twilio_api_key_secret, or neither",
+            ));
+        }
         if config.rate_limit_per_second == 0 {
             return Err(invalid("rate_limit_per_second", "must be at least 1"));
         }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod input;
 pub mod jobs;
+pub mod keyed_gcra;
 pub mod model;
 pub mod provider;
 pub mod secrets;
@@ -31,7 +32,7 @@ use crate::config::Config;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::AppState;
 use crate::jobs::Worker;
-use crate::provider::{Providers, Simulator};
+use crate::provider::{Providers, Simulator, Twilio};
 use crate::service::Services;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -65,6 +66,7 @@ impl App {
                 clock: clock.clone(),
                 step_ms: i64::try_from(config.simulator_step_ms).unwrap_or(i64::MAX),
             },
+            twilio: Twilio::from_config(&config, clock.clone()),
         });
         let worker = Arc::new(Worker::new(
             store.clone(),

@@ -11,7 +11,7 @@ macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] #[schema(rename = $text)] $variant),+ }
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
@@ -149,6 +149,13 @@ pub struct StatusStep {
     pub at: i64,
 }
 
+/// A file attached to an inbound message, as the provider announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Media {
+    pub url: String,
+    pub content_type: String,
+}
+
 /// A message as stored (either direction).
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -167,6 +174,9 @@ pub struct Message {
     pub price: Money,
     pub created_at: i64,
     pub status_history: Vec<StatusStep>,
+    pub media: Vec<Media>,
+    /// The payload of the quick-reply button an inbound message answered with.
+    pub button_payload: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -128,6 +128,10 @@ pub struct MessageView {
     pub price: Money,
     pub created_at: String,
     pub status_history: Vec<StatusStepView>,
+    /// Inbound only: attached files as the provider announced them.
+    pub media: Vec<Media>,
+    /// Inbound only: the payload of the quick-reply button the customer pressed.
+    pub button_payload: Option<String>,
 }
 
 impl From<&Message> for MessageView {
@@ -160,6 +164,8 @@ impl From<&Message> for MessageView {
                     at: time(s.at),
                 })
                 .collect(),
+            media: m.media.clone(),
+            button_payload: m.button_payload.clone(),
         }
     }
 }

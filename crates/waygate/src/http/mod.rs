@@ -67,6 +67,7 @@ impl AppState {
         (name = "whatsapp", description = "The portal-compatible WhatsApp endpoints"),
         (name = "history", description = "Messages and conversations"),
         (name = "account"), (name = "webhooks"), (name = "admin"), (name = "operations"),
+        (name = "provider webhooks", description = "Called by providers, verified by their signatures"),
     )
 )]
 struct ApiDoc;
@@ -107,6 +108,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::update_template))
         .routes(routes!(routes::admin::credit))
         .routes(routes!(routes::admin::simulator_inbound))
+        .routes(routes!(routes::twilio::status))
+        .routes(routes!(routes::twilio::inbound))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

@@ -1,20 +1,13 @@
-//! The per-user send limit (API.md §4), GCRA state kept in this process.
+//! The per-user send limit (API.md §4).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use waygate_core::gcra::{Decision, Gcra};
+use waygate_core::gcra::Decision;
 
 use super::error::ApiError;
 use crate::clock::Clock;
-
-/// Beyond this many tracked users, idle entries are dropped.
-const SWEEP_AT: usize = 100_000;
+use crate::keyed_gcra::KeyedGcra;
 
 pub struct RateLimiter {
-    gcra: Gcra,
-    clock: Clock,
-    tats: Mutex<HashMap<i64, i64>>,
+    limits: KeyedGcra<i64>,
 }
 
 /// What an allowed request may report in its headers.
@@ -25,33 +18,20 @@ pub struct Quota {
 }
 
 impl RateLimiter {
+    /// `per_second` requests per second per user, with an equal burst.
     pub fn new(per_second: u32, clock: Clock) -> Self {
         RateLimiter {
-            gcra: Gcra::new(per_second, per_second),
-            clock,
-            tats: Mutex::new(HashMap::new()),
+            limits: KeyedGcra::new(per_second, per_second, clock),
         }
     }
 
     pub fn check(&self, user_id: i64) -> Result<Quota, ApiError> {
-        let now_us = self.clock.now_ms().saturating_mul(1000);
-        let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
-        if tats.len() > SWEEP_AT {
-            tats.retain(|_, tat| *tat > now_us);
-        }
-        let mut tat = tats.get(&user_id).copied();
-        let decision = self.gcra.check(&mut tat, now_us);
-        if let Some(tat) = tat {
-            tats.insert(user_id, tat);
-        }
-        match decision {
-            Decision::Allow { remaining } => Ok(Quota {
-                limit: self.gcra.limit(),
-                remaining,
-            }),
+        let limit = self.limits.limit();
+        match self.limits.check(&user_id) {
+            Decision::Allow { remaining } => Ok(Quota { limit, remaining }),
             Decision::Deny { retry_after_micros } => Err(ApiError::RateLimited {
                 retry_after_secs: retry_after_micros.div_ceil(1_000_000).max(1),
-                limit: self.gcra.limit(),
+                limit,
             }),
         }
     }

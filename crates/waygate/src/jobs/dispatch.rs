@@ -1,9 +1,16 @@
 //! Handing recorded messages to their provider, and recording the answer.
+//!
+//! An attempt whose outcome is unknown (timeout, 5xx, connection lost after sending) is never
+//! simply repeated: the message keeps `unknown_since`, and its next run first asks the provider
+//! for messages from the same sender to the same recipient created since then. One that waygate
+//! does not know yet is adopted; none means the attempt did not create a message, so it is sent
+//! again; several are ambiguous, so the job is set aside for an operator and nothing is resent.
+//! A status callback carrying our message id settles it earlier.
 
 use std::time::Duration;
 
 use super::{backoff_ms, Worker};
-use crate::provider::ProviderError;
+use crate::provider::{Accepted, Found, Provider, ProviderError};
 use crate::store::{DispatchResult, Outgoing, StoreError};
 
 /// What the send endpoint tells its caller.
@@ -17,12 +24,20 @@ pub enum DispatchOutcome {
         code: i64,
         message: String,
     },
-    /// Still in the outbox; the runner retries it.
+    /// Still in the outbox; the runner retries or reconciles it.
     Pending,
 }
 
 const RETRY_BASE_MS: i64 = 1_000;
 const RETRY_CAP_MS: i64 = 5 * 60_000;
+/// Clock slack when asking the provider what an unknown attempt created.
+const RECONCILE_SLACK_MS: i64 = 2_000;
+
+enum Reconciled {
+    Found(Found),
+    NotCreated,
+    Ambiguous(usize),
+}
 
 impl Worker {
     /// Sends a message whose job is already claimed and records the result.
@@ -32,30 +47,103 @@ impl Worker {
         outgoing: &Outgoing,
         attempts: i64,
     ) -> Result<DispatchOutcome, StoreError> {
-        let sent = match self.providers.for_kind(outgoing.provider) {
-            Ok(provider) => provider.send(outgoing).await,
-            Err(e) => Err(e),
+        let provider = match self.providers.for_kind(outgoing.provider) {
+            Ok(provider) => provider,
+            Err(e) => {
+                return self
+                    .settle(job_id, outgoing, attempts, self.clock.now_ms(), Err(e))
+                    .await
+            }
         };
+        if let Some(since) = outgoing.unknown_since {
+            match self.reconcile(provider, outgoing, since).await {
+                Ok(Reconciled::Found(found)) => {
+                    tracing::info!(message_id = outgoing.message_id, sid = %found.sid, "reconciled: the earlier attempt had created the message");
+                    let accepted = Accepted {
+                        sid: found.sid,
+                        status: found.status,
+                        followups: Vec::new(),
+                    };
+                    return self
+                        .settle(job_id, outgoing, attempts, since, Ok(accepted))
+                        .await;
+                }
+                Ok(Reconciled::NotCreated) => {}
+                Ok(Reconciled::Ambiguous(n)) => {
+                    let reason = format!(
+                        "{n} provider messages to this recipient since the unknown attempt; not resending, resolve by hand"
+                    );
+                    tracing::error!(message_id = outgoing.message_id, %reason);
+                    self.store.bury_job(job_id, reason).await?;
+                    return Ok(DispatchOutcome::Pending);
+                }
+                Err(e) => return self.settle(job_id, outgoing, attempts, since, Err(e)).await,
+            }
+        }
+        let started = self.clock.now_ms();
+        let sent = provider.send(outgoing).await;
+        self.settle(job_id, outgoing, attempts, started, sent).await
+    }
+
+    async fn reconcile(
+        &self,
+        provider: &dyn Provider,
+        outgoing: &Outgoing,
+        since: i64,
+    ) -> Result<Reconciled, ProviderError> {
+        let candidates = provider
+            .created_since(outgoing, since - RECONCILE_SLACK_MS)
+            .await?;
+        let sids: Vec<String> = candidates.iter().map(|f| f.sid.clone()).collect();
+        let known = self
+            .store
+            .known_sids(sids)
+            .await
+            .map_err(|e| ProviderError::Retryable {
+                reason: e.to_string(),
+                retry_after: None,
+            })?;
+        let mut unknown: Vec<Found> = candidates
+            .into_iter()
+            .filter(|f| !known.contains(&f.sid))
+            .collect();
+        Ok(match unknown.len() {
+            0 => Reconciled::NotCreated,
+            1 => Reconciled::Found(unknown.remove(0)),
+            n => Reconciled::Ambiguous(n),
+        })
+    }
+
+    /// Records what the provider said about the attempt begun at `started`.
+    async fn settle(
+        &self,
+        job_id: i64,
+        outgoing: &Outgoing,
+        attempts: i64,
+        started: i64,
+        sent: Result<Accepted, ProviderError>,
+    ) -> Result<DispatchOutcome, StoreError> {
         let now = self.clock.now_ms();
-        let (result, outcome) = match sent {
-            Ok(accepted) => {
-                let outcome = DispatchOutcome::Accepted {
+        let (result, outcome, label) = match sent {
+            Ok(accepted) => (
+                DispatchResult::Accepted {
                     sid: accepted.sid.clone(),
-                    status: accepted.status.as_str().to_string(),
-                };
-                let result = DispatchResult::Accepted {
-                    sid: accepted.sid,
                     status: accepted.status,
                     followups: accepted.followups,
-                };
-                (result, outcome)
-            }
+                },
+                DispatchOutcome::Accepted {
+                    sid: accepted.sid,
+                    status: accepted.status.as_str().to_string(),
+                },
+                "accepted",
+            ),
             Err(ProviderError::Rejected { code, message }) => (
                 DispatchResult::Rejected {
                     code,
                     message: message.clone(),
                 },
                 DispatchOutcome::Rejected { code, message },
+                "rejected",
             ),
             Err(ProviderError::Retryable {
                 reason,
@@ -73,15 +161,23 @@ impl Worker {
                         error: reason,
                     },
                     DispatchOutcome::Pending,
+                    "retry",
+                )
+            }
+            Err(ProviderError::Unknown { reason }) => {
+                tracing::warn!(message_id = outgoing.message_id, %reason, "send outcome unknown; will reconcile before resending");
+                (
+                    DispatchResult::Unknown {
+                        since: started,
+                        at: now + self.reconcile_after_ms,
+                        error: reason,
+                    },
+                    DispatchOutcome::Pending,
+                    "unknown",
                 )
             }
         };
-        let outcome_label = match &outcome {
-            DispatchOutcome::Accepted { .. } => "accepted",
-            DispatchOutcome::Rejected { .. } => "rejected",
-            DispatchOutcome::Pending => "retry",
-        };
-        metrics::counter!("waygate_dispatch_total", "outcome" => outcome_label).increment(1);
+        metrics::counter!("waygate_dispatch_total", "outcome" => label).increment(1);
         self.store
             .record_dispatch(job_id, outgoing.message_id, result, now)
             .await?;
@@ -111,21 +207,30 @@ impl Worker {
         }
     }
 
-    /// A send job found in the outbox (after a retry delay or a crash).
+    /// A send job found in the outbox (after a retry delay, an unknown outcome or a crash).
     pub(super) async fn dispatch_recorded(
         &self,
         job_id: i64,
         message_id: i64,
         attempts: i64,
-    ) -> Result<DispatchOutcome, String> {
+    ) -> Result<(), String> {
         let outgoing = self
             .store
             .outgoing(message_id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("message {message_id} not found"))?;
+        if outgoing.sid.is_some() {
+            // A callback already told us the provider has it.
+            return self
+                .store
+                .complete_job(job_id)
+                .await
+                .map_err(|e| e.to_string());
+        }
         self.dispatch(job_id, &outgoing, attempts)
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 }

@@ -30,6 +30,8 @@ pub struct Worker {
     pub clock: Clock,
     pub http: reqwest::Client,
     pub allow_private_webhooks: bool,
+    /// How long after an unknown send outcome to reconcile with the provider.
+    pub reconcile_after_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +64,7 @@ impl Worker {
             clock,
             http,
             allow_private_webhooks: config.webhooks_allow_private,
+            reconcile_after_ms: i64::try_from(config.twilio_reconcile_after_ms).unwrap_or(i64::MAX),
         }
     }
 
@@ -104,10 +107,10 @@ impl Worker {
     async fn execute(&self, job: Job) {
         let result = match job.kind.as_str() {
             "send" => match serde_json::from_str::<MessageJob>(&job.payload) {
-                Ok(p) => self
-                    .dispatch_recorded(job.id, p.message_id, job.attempts)
-                    .await
-                    .map(|_| ()),
+                Ok(p) => {
+                    self.dispatch_recorded(job.id, p.message_id, job.attempts)
+                        .await
+                }
                 Err(e) => Err(format!("bad payload: {e}")),
             },
             "status" => match serde_json::from_str::<StatusJob>(&job.payload) {

@@ -1,7 +1,9 @@
 //! Providers hand messages to WhatsApp. Each one answers a send with the provider's message
-//! id and initial status, a permanent rejection, or a retryable failure.
+//! id and initial status, a permanent rejection, a failure that is safe to retry, or a
+//! failure whose outcome is unknown (the request may have reached the provider).
 
 mod simulator;
+pub mod twilio;
 
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
 pub use simulator::Simulator;
+pub use twilio::Twilio;
 
 use crate::model::ProviderKind;
 use crate::store::{Outgoing, ScheduledStatus};
@@ -21,40 +24,68 @@ pub struct Accepted {
     pub followups: Vec<ScheduledStatus>,
 }
 
+/// A message the provider holds, found when reconciling an attempt with an unknown outcome.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub sid: String,
+    pub status: MessageStatus,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     /// The provider refused the message for good (Twilio 4xx with an error code).
     #[error("rejected with code {code}: {message}")]
     Rejected { code: i64, message: String },
-    /// Worth trying again: 429, 5xx, timeouts, connection errors, or a provider not set up yet.
+    /// The provider did not take the message (429, connection refused, not configured):
+    /// safe to send again.
     #[error("temporarily failed: {reason}")]
     Retryable {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// The request may have created the message (timeout, 5xx, connection lost after
+    /// sending): look before sending again.
+    #[error("outcome unknown: {reason}")]
+    Unknown { reason: String },
 }
 
 #[async_trait]
 pub trait Provider: Send + Sync {
     async fn send(&self, message: &Outgoing) -> Result<Accepted, ProviderError>;
+
+    /// Messages the provider holds from this message's sender to its recipient, created at
+    /// or after `since_ms`: the candidates an unknown attempt may have created.
+    async fn created_since(
+        &self,
+        message: &Outgoing,
+        since_ms: i64,
+    ) -> Result<Vec<Found>, ProviderError>;
 }
 
 /// The provider for each sender kind.
 pub struct Providers {
     pub simulator: Simulator,
+    /// `None` until Twilio credentials are configured.
+    pub twilio: Option<Twilio>,
 }
 
 impl Providers {
     pub fn for_kind(&self, kind: ProviderKind) -> Result<&dyn Provider, ProviderError> {
+        let not_available = |what: &str| ProviderError::Retryable {
+            reason: what.to_string(),
+            retry_after: None,
+        };
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
-            ProviderKind::Twilio | ProviderKind::Meta => Err(ProviderError::Retryable {
-                reason: format!(
-                    "the {} provider is not available in this build yet",
-                    kind.as_str()
-                ),
-                retry_after: None,
-            }),
+            ProviderKind::Twilio => match &self.twilio {
+                Some(twilio) => Ok(twilio),
+                None => Err(not_available(
+                    "Twilio is not configured (twilio_account_sid)",
+                )),
+            },
+            ProviderKind::Meta => Err(not_available(
+                "the Meta provider is not available in this build yet",
+            )),
         }
     }
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
-use super::{Accepted, Provider, ProviderError};
+use super::{Accepted, Found, Provider, ProviderError};
 use crate::clock::Clock;
 use crate::store::{Outgoing, ScheduledStatus};
 
@@ -52,6 +52,15 @@ impl Provider for Simulator {
             status: MessageStatus::Queued,
             followups: self.schedule(&message.to),
         })
+    }
+
+    /// Simulated sends never end with an unknown outcome, so there is nothing to find.
+    async fn created_since(
+        &self,
+        _message: &Outgoing,
+        _since_ms: i64,
+    ) -> Result<Vec<Found>, ProviderError> {
+        Ok(Vec::new())
     }
 }
 

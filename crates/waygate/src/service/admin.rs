@@ -306,6 +306,8 @@ impl Services {
             body: text,
             profile_name,
             provider_sid: Some(secrets::message_sid()),
+            media: Vec::new(),
+            button_payload: None,
             at: self.clock.now_ms(),
         };
         self.store

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod provider_webhooks;
 pub mod send;
 
 use std::sync::Arc;

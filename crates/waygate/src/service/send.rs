@@ -143,6 +143,8 @@ impl Services {
         };
         let outgoing = Outgoing {
             message_id: 0,
+            sid: None,
+            unknown_since: None,
             provider: sender.provider,
             from: sender.phone_number.clone(),
             to: req.recipient.as_str().to_string(),
@@ -181,6 +183,8 @@ impl Services {
         };
         let outgoing = Outgoing {
             message_id: 0,
+            sid: None,
+            unknown_since: None,
             provider: sender.provider,
             from: sender.phone_number.clone(),
             to: req.recipient.as_str().to_string(),

@@ -105,6 +105,10 @@ pub enum Replay {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub message_id: i64,
+    /// Set once a provider accepted the message (or a callback told us its id).
+    pub sid: Option<String>,
+    /// The start of an attempt whose outcome is unknown, until reconciled.
+    pub unknown_since: Option<i64>,
     pub provider: ProviderKind,
     pub from: String,
     pub to: String,
@@ -129,6 +133,12 @@ pub enum DispatchResult {
         at: i64,
         error: String,
     },
+    /// The attempt begun at `since` may or may not have reached the provider: reconcile at `at`.
+    Unknown {
+        since: i64,
+        at: i64,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -142,7 +152,12 @@ pub struct ScheduledStatus {
 #[derive(Debug, Clone)]
 pub enum StatusTarget {
     MessageId(i64),
-    Sid(String),
+    /// A provider callback: the provider's id, and ours if the callback URL carried it (so a
+    /// message whose send answer was lost learns its provider id).
+    Provider {
+        sid: String,
+        message_id: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +183,8 @@ pub struct NewInbound {
     pub body: String,
     pub profile_name: Option<String>,
     pub provider_sid: Option<String>,
+    pub media: Vec<Media>,
+    pub button_payload: Option<String>,
     pub at: i64,
 }
 
@@ -214,6 +231,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Sender>>;
     async fn update_sender(&self, id: i64, patch: SenderPatch) -> StoreResult<Option<Sender>>;
     async fn get_sender(&self, id: i64) -> StoreResult<Option<Sender>>;
+    /// The sender with this number on this provider (where inbound messages arrive).
+    async fn sender_by_phone(
+        &self,
+        phone: String,
+        provider: ProviderKind,
+    ) -> StoreResult<Option<Sender>>;
     async fn list_senders(
         &self,
         user_id: i64,
@@ -248,6 +271,8 @@ pub trait Store: Send + Sync + 'static {
     /// and its dispatch job, all in one transaction.
     async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused>;
     async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>>;
+    /// Which of these provider ids are already attached to a message.
+    async fn known_sids(&self, sids: Vec<String>) -> StoreResult<Vec<String>>;
     /// Records a provider's answer to a dispatch job, and settles the job.
     async fn record_dispatch(
         &self,

@@ -51,17 +51,39 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server with `overrides` (TOML) over the test defaults.
 pub async fn spawn_with(overrides: &str) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     start(
         tempfile::tempdir().expect("temp dir"),
         overrides,
         Clock::default(),
+        listener,
     )
     .await
 }
 
-async fn start(dir: tempfile::TempDir, overrides: &str, clock: Clock) -> TestApp {
+/// Binds `addr` again once the server that held it has let go.
+async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("cannot bind {addr} again");
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    overrides: &str,
+    clock: Clock,
+    listener: tokio::net::TcpListener,
+) -> TestApp {
+    let addr = listener.local_addr().expect("addr");
+    // Providers call back on the address the server really listens on.
     let defaults = format!(
-        "data_dir = {:?}\nadmin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\n",
+        "data_dir = {:?}\nadmin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\npublic_url = \"http://{addr}\"\n",
         dir.path().display().to_string()
     );
     // Keys given in `overrides` replace the test defaults.
@@ -79,10 +101,6 @@ async fn start(dir: tempfile::TempDir, overrides: &str, clock: Clock) -> TestApp
     let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
     let app = App::build(config, clock.clone()).expect("app builds");
     let worker = app.worker.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
     tokio::spawn(app.serve(listener, stop.clone(), false));
     TestApp {
@@ -101,7 +119,13 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.stop.cancel();
         let dir = self.dir.take().expect("a running app owns its directory");
-        start(dir, &self.overrides.clone(), self.clock.clone()).await
+        let addr: std::net::SocketAddr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("base address");
+        let listener = rebind(addr).await;
+        start(dir, &self.overrides.clone(), self.clock.clone(), listener).await
     }
 
     pub async fn request(

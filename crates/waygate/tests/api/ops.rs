@@ -52,8 +52,8 @@ async fn openapi_is_served_committed_and_documented() {
     assert_eq!(served.status, 200);
     assert!(served.body["openapi"].as_str().unwrap().starts_with("3.1"));
     let committed: Value = serde_json::from_str(include_str!("../../../../openapi.json")).unwrap();
-    assert_eq!(
-        served.body, committed,
+    assert!(
+        served.body == committed,
         "openapi.json is stale: run `cargo run -p waygate -- openapi > openapi.json`"
     );
     for path in [

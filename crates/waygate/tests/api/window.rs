@@ -117,6 +117,8 @@ async fn inbound_message_opens_the_window_and_names_the_customer() {
     assert_eq!(msg["direction"], "inbound");
     assert_eq!(msg["status"], "received");
     assert_eq!(msg["price"], json!(0.0));
+    // Half a minute later, 23 h 59.5 min remain: 1439 whole minutes.
+    app.advance(Duration::from_secs(30));
     let body = session(&app, &t, "+14155551234").await;
     assert_eq!(body["customer_name"], "José");
     assert_eq!(body["last_customer_message_at"], msg["created_at"]);

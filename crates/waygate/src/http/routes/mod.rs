@@ -3,4 +3,5 @@ pub mod history;
 pub mod ops;
 pub mod send;
 pub mod tenant;
+pub mod twilio;
 pub mod webhooks;

@@ -169,7 +169,8 @@ fn history_json(steps: &[StatusStep]) -> String {
 pub fn outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>> {
     one(
         c,
-        "SELECT m.id, s.provider, s.phone_number, m.recipient_phone, m.body, t.provider_ref, m.variables \
+        "SELECT m.id, s.provider, s.phone_number, m.recipient_phone, m.body, t.provider_ref, m.variables, \
+         m.message_sid, m.unknown_since \
          FROM messages m JOIN senders s ON s.id = m.sender_id LEFT JOIN templates t ON t.id = m.template_id \
          WHERE m.id = ?1",
         [message_id],
@@ -177,6 +178,8 @@ pub fn outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>
             let variables: Option<String> = r.get(6)?;
             Ok(Outgoing {
                 message_id: r.get(0)?,
+                sid: r.get(7)?,
+                unknown_since: r.get(8)?,
                 provider: rows::parsed(r, 1, "provider", ProviderKind::parse)?,
                 from: r.get(2)?,
                 to: r.get(3)?,
@@ -188,6 +191,23 @@ pub fn outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>
             })
         },
     )
+}
+
+pub fn known_sids(c: &Connection, sids: &[String]) -> StoreResult<Vec<String>> {
+    let mut known = Vec::new();
+    for sid in sids {
+        if one(
+            c,
+            "SELECT 1 FROM messages WHERE message_sid = ?1",
+            [sid],
+            |_| Ok(()),
+        )?
+        .is_some()
+        {
+            known.push(sid.clone());
+        }
+    }
+    Ok(known)
 }
 
 pub fn record_dispatch(
@@ -203,8 +223,10 @@ pub fn record_dispatch(
             status,
             followups,
         } => {
-            c.prepare_cached("UPDATE messages SET message_sid = ?2 WHERE id = ?1")?
-                .execute(params![message_id, sid])?;
+            c.prepare_cached(
+                "UPDATE messages SET message_sid = ?2, unknown_since = NULL WHERE id = ?1",
+            )?
+            .execute(params![message_id, sid])?;
             c.prepare_cached(
                 "UPDATE conversations SET last_template_at = MAX(COALESCE(last_template_at, 0), ?2) \
                  WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1 AND template_id IS NOT NULL)",
@@ -234,18 +256,41 @@ pub fn record_dispatch(
             jobs::complete(c, job_id)
         }
         DispatchResult::Retry { at, error } => jobs::retry(c, job_id, *at, error),
+        DispatchResult::Unknown { since, at, error } => {
+            c.prepare_cached(
+                "UPDATE messages SET unknown_since = COALESCE(unknown_since, ?2) WHERE id = ?1",
+            )?
+            .execute(params![message_id, since])?;
+            jobs::retry(c, job_id, *at, error)
+        }
     }
 }
 
 pub fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusApplied> {
     let id = match &u.target {
         StatusTarget::MessageId(id) => Some(*id),
-        StatusTarget::Sid(sid) => one(
-            c,
-            "SELECT id FROM messages WHERE message_sid = ?1",
-            [sid],
-            |r| r.get(0),
-        )?,
+        StatusTarget::Provider { sid, message_id } => {
+            let known = one(
+                c,
+                "SELECT id FROM messages WHERE message_sid = ?1",
+                [sid],
+                |r| r.get(0),
+            )?;
+            match (known, message_id) {
+                (Some(id), _) => Some(id),
+                // Our send never learnt this id (its answer was lost): adopt it from the callback.
+                (None, Some(id)) => {
+                    let adopted = c
+                        .prepare_cached(
+                            "UPDATE messages SET message_sid = ?2, unknown_since = NULL \
+                             WHERE id = ?1 AND message_sid IS NULL AND direction = 'outbound'",
+                        )?
+                        .execute(params![id, sid])?;
+                    (adopted == 1).then_some(*id)
+                }
+                (None, None) => None,
+            }
+        }
     };
     match id {
         None => Ok(StatusApplied::UnknownMessage),
@@ -360,8 +405,8 @@ pub fn record_inbound(c: &Connection, i: &NewInbound) -> StoreResult<Option<Mess
     }]);
     c.prepare_cached(
         "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, body, status, \
-         message_sid, price_micros, status_history, created_at) \
-         VALUES (?1, ?2, ?3, 'inbound', ?4, ?5, 'received', ?6, 0, ?7, ?8)",
+         message_sid, price_micros, status_history, media, button_payload, created_at) \
+         VALUES (?1, ?2, ?3, 'inbound', ?4, ?5, 'received', ?6, 0, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         conversation.id,
@@ -371,6 +416,8 @@ pub fn record_inbound(c: &Connection, i: &NewInbound) -> StoreResult<Option<Mess
         i.body,
         i.provider_sid,
         history,
+        (!i.media.is_empty()).then(|| json_text(&i.media)),
+        i.button_payload,
         i.at
     ])?;
     let message = get_message(c, c.last_insert_rowid())?

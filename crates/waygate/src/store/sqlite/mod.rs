@@ -22,7 +22,11 @@ use waygate_core::money::Money;
 
 use super::*;
 
-const SCHEMA: &str = include_str!("schema.sql");
+/// Schema versions in order; `PRAGMA user_version` records how many have been applied.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_provider_fields.sql"),
+];
 /// Most operations one transaction carries; bounds the latency one commit adds.
 const MAX_BATCH: usize = 1024;
 
@@ -61,8 +65,8 @@ impl SqliteStore {
                 StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let conn = open(path)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = open(path)?;
+        migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<WriteOp>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -125,6 +129,21 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Applies the migrations this database has not seen, each in its own transaction (the
+/// version is read under the write lock, so two processes starting at once cannot both apply one).
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let Some(sql) = MIGRATIONS.get(applied) else {
+            return Ok(());
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", applied + 1)?;
+        tx.commit()?;
     }
 }
 
@@ -233,6 +252,15 @@ impl Store for SqliteStore {
         self.read(move |c| tenants::get_sender(c, id)).await
     }
 
+    async fn sender_by_phone(
+        &self,
+        phone: String,
+        provider: ProviderKind,
+    ) -> StoreResult<Option<Sender>> {
+        self.read(move |c| tenants::sender_by_phone(c, &phone, provider))
+            .await
+    }
+
     async fn list_senders(
         &self,
         user_id: i64,
@@ -291,6 +319,10 @@ impl Store for SqliteStore {
 
     async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>> {
         self.read(move |c| messaging::outgoing(c, message_id)).await
+    }
+
+    async fn known_sids(&self, sids: Vec<String>) -> StoreResult<Vec<String>> {
+        self.read(move |c| messaging::known_sids(c, &sids)).await
     }
 
     async fn record_dispatch(

@@ -14,7 +14,8 @@ pub const TEMPLATE_COLUMNS: &str =
 pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone, customer_name, \
      last_message_at, last_customer_message_at, last_template_at";
 pub const MESSAGE_COLUMNS: &str = "id, conversation_id, user_id, direction, sender_id, recipient_phone, \
-     template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history";
+     template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history, \
+     media, button_payload";
 pub const WEBHOOK_COLUMNS: &str =
     "id, user_id, url, events, secret, previous_secret, previous_secret_until, created_at";
 
@@ -99,6 +100,12 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         price: Money::from_micros(row.get(12)?),
         created_at: row.get(13)?,
         status_history: json(row, 14)?,
+        media: row
+            .get::<_, Option<String>>(15)?
+            .map(|text| serde_json::from_str(&text).map_err(|_| corrupt("media JSON", &text)))
+            .transpose()?
+            .unwrap_or_default(),
+        button_payload: row.get(16)?,
     })
 }
 

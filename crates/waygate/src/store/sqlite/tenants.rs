@@ -134,6 +134,19 @@ pub fn get_sender(c: &Connection, id: i64) -> StoreResult<Option<Sender>> {
     )
 }
 
+pub fn sender_by_phone(
+    c: &Connection,
+    phone: &str,
+    provider: ProviderKind,
+) -> StoreResult<Option<Sender>> {
+    one(
+        c,
+        &format!("SELECT {SENDER_COLUMNS} FROM senders WHERE phone_number = ?1 AND provider = ?2 ORDER BY id LIMIT 1"),
+        params![phone, provider.as_str()],
+        rows::sender,
+    )
+}
+
 pub fn list_senders(
     c: &Connection,
     user_id: i64,

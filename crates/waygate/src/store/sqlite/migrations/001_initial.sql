@@ -1,4 +1,4 @@
--- waygate SQLite schema, version 1. Times are unix milliseconds; money is integer micro-units.
+-- waygate SQLite schema, version 1 (each later file in this directory is one more version). Times are unix milliseconds; money is integer micro-units.
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

@@ -1,0 +1,253 @@
+//! Twilio's Messages API (PROVIDERS.md §1): sends as form posts with HTTP Basic auth,
+//! errors classified by what they say about whether the message was created.
+
+pub mod signature;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use waygate_core::gcra::Decision;
+use waygate_core::status::MessageStatus;
+
+use super::{Accepted, Found, Provider, ProviderError};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keyed_gcra::KeyedGcra;
+use crate::store::Outgoing;
+
+pub struct Twilio {
+    http: reqwest::Client,
+    messages_url: String,
+    username: String,
+    password: String,
+    callback_base: String,
+    /// Paces each WhatsApp sender to its throughput.
+    pace: KeyedGcra<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageResource {
+    sid: String,
+    status: String,
+    #[serde(default)]
+    date_created: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageList {
+    messages: Vec<MessageResource>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+impl Twilio {
+    /// `None` without an account SID.
+    pub fn from_config(config: &Config, clock: Clock) -> Option<Twilio> {
+        if config.twilio_account_sid.is_empty() {
+            return None;
+        }
+        let (username, password) = if config.twilio_api_key_sid.is_empty() {
+            (
+                config.twilio_account_sid.clone(),
+                config.twilio_auth_token.clone(),
+            )
+        } else {
+            (
+                config.twilio_api_key_sid.clone(),
+                config.twilio_api_key_secret.clone(),
+            )
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_millis(config.twilio_timeout_ms))
+            .pool_max_idle_per_host(256)
+            .build()
+            .ok()?;
+        Some(Twilio {
+            http,
+            messages_url: format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                config.twilio_api_base.trim_end_matches('/'),
+                config.twilio_account_sid
+            ),
+            username,
+            password,
+            callback_base: config.public_base_url(),
+            pace: KeyedGcra::new(config.twilio_sender_mps, config.twilio_sender_mps, clock),
+        })
+    }
+
+    /// Where Twilio reports this message's statuses; it carries our id so that a message
+    /// whose send answer was lost still finds its way.
+    pub fn status_callback(&self, message_id: i64) -> String {
+        format!(
+            "{}/webhooks/twilio/status?message_id={message_id}",
+            self.callback_base
+        )
+    }
+
+    async fn paced(&self, sender: &str) {
+        let key = sender.to_string();
+        while let Decision::Deny { retry_after_micros } = self.pace.check(&key) {
+            tokio::time::sleep(Duration::from_micros(retry_after_micros)).await;
+        }
+    }
+
+    fn form(&self, m: &Outgoing) -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("To", format!("whatsapp:{}", m.to)),
+            ("From", format!("whatsapp:{}", m.from)),
+            ("StatusCallback", self.status_callback(m.message_id)),
+        ];
+        match &m.template_ref {
+            Some(content_sid) => {
+                form.push(("ContentSid", content_sid.clone()));
+                if !m.variables.is_empty() {
+                    let vars: serde_json::Map<String, serde_json::Value> = m
+                        .variables
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v.clone())))
+                        .collect();
+                    form.push((
+                        "ContentVariables",
+                        serde_json::Value::Object(vars).to_string(),
+                    ));
+                }
+            }
+            None => form.push(("Body", m.body.clone())),
+        }
+        form
+    }
+}
+
+/// What a failed request says about whether Twilio may have created the message.
+fn transport_error(e: &reqwest::Error) -> ProviderError {
+    if e.is_connect() {
+        ProviderError::Retryable {
+            reason: format!("cannot connect to Twilio: {e}"),
+            retry_after: None,
+        }
+    } else {
+        ProviderError::Unknown {
+            reason: format!("request to Twilio failed: {e}"),
+        }
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[async_trait]
+impl Provider for Twilio {
+    async fn send(&self, m: &Outgoing) -> Result<Accepted, ProviderError> {
+        self.paced(&m.from).await;
+        let response = self
+            .http
+            .post(&self.messages_url)
+            .basic_auth(&self.username, Some(&self.password))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&self.form(m))
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+        if status.is_success() {
+            let resource: MessageResource =
+                serde_json::from_slice(&body).map_err(|e| ProviderError::Unknown {
+                    reason: format!("Twilio answered {status} with an unreadable body: {e}"),
+                })?;
+            return Ok(Accepted {
+                status: MessageStatus::parse(&resource.status).unwrap_or(MessageStatus::Queued),
+                sid: resource.sid,
+                followups: Vec::new(),
+            });
+        }
+        if status.as_u16() == 429 {
+            return Err(ProviderError::Retryable {
+                reason: "Twilio answered 429 Too Many Requests".into(),
+                retry_after: retry_after(&headers),
+            });
+        }
+        if status.is_client_error() {
+            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            let code = error
+                .as_ref()
+                .and_then(|e| e.code)
+                .unwrap_or(i64::from(status.as_u16()));
+            let message = error
+                .and_then(|e| e.message)
+                .unwrap_or_else(|| format!("Twilio answered {status}"));
+            return Err(ProviderError::Rejected { code, message });
+        }
+        Err(ProviderError::Unknown {
+            reason: format!("Twilio answered {status}"),
+        })
+    }
+
+    async fn created_since(
+        &self,
+        m: &Outgoing,
+        since_ms: i64,
+    ) -> Result<Vec<Found>, ProviderError> {
+        let query = [
+            ("To", format!("whatsapp:{}", m.to)),
+            ("From", format!("whatsapp:{}", m.from)),
+            ("PageSize", "50".to_string()),
+        ];
+        let response = self
+            .http
+            .get(&self.messages_url)
+            .basic_auth(&self.username, Some(&self.password))
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Retryable {
+                reason: format!("listing messages answered {}", response.status()),
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        let list: MessageList = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Retryable {
+                reason: format!("unreadable message list: {e}"),
+                retry_after: None,
+            })?;
+        // RFC 2822 dates have whole seconds.
+        let since_secs = since_ms.div_euclid(1000);
+        Ok(list
+            .messages
+            .into_iter()
+            .filter(|r| {
+                r.date_created
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                    .is_some_and(|d| d.timestamp() >= since_secs)
+            })
+            .filter_map(|r| {
+                Some(Found {
+                    status: MessageStatus::parse(&r.status)?,
+                    sid: r.sid,
+                })
+            })
+            .collect())
+    }
+}
