@@ -1,1 +1,46 @@
-//! placeholder
+//! `twilio-fake`: a loopback stand-in for Twilio's WhatsApp Messages API and its webhooks
+//! (PROVIDERS.md §1–§3), used in-process by waygate's integration tests and as a standalone binary
+//! by the load benchmark. It shares no code with waygate so that it can catch waygate's bugs.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use twilio_fake::{Config, FakeTwilio, Fault};
+//!
+//! let fake = FakeTwilio::start(Config::default()).await?;
+//! // Point the client's Twilio API base at `fake.base_url()`, with `fake.account_sid()` and
+//! // `fake.auth_token()` as credentials, then script the next create calls:
+//! fake.inject([Fault::TooManyRequests { retry_after_secs: 1 }, Fault::CreatedThenServerError]);
+//! // ... exercise the client ...
+//! let statuses = fake.deliver_callbacks().await; // Manual mode: sent, delivered, read per message
+//! assert!(statuses.iter().all(|s| *s == 200 || *s == 204));
+//! assert_eq!(fake.messages().len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The binary (`twilio-fake --listen … --step-ms …`) serves the same API with Auto-mode callbacks
+//! and adds `GET /_fake/stats` (`{"create_requests","messages"}`) for out-of-process counting.
+
+mod api;
+mod auth;
+mod callbacks;
+mod config;
+mod conn;
+mod dates;
+mod errors;
+mod faults;
+mod inbound;
+mod random;
+mod resource;
+mod server;
+mod signature;
+mod state;
+mod validate;
+mod webhook;
+
+pub use config::{AsyncFailure, CallbackMode, Config};
+pub use faults::Fault;
+pub use inbound::Inbound;
+pub use server::FakeTwilio;
+pub use signature::signature;
+pub use state::Message;

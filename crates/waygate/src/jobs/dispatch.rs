@@ -30,8 +30,8 @@ pub enum DispatchOutcome {
 
 const RETRY_BASE_MS: i64 = 1_000;
 const RETRY_CAP_MS: i64 = 5 * 60_000;
-/// Clock slack when asking the provider what an unknown attempt created.
-const RECONCILE_SLACK_MS: i64 = 2_000;
+/// Clock slack between us and the provider when asking what an unknown attempt created.
+const RECONCILE_SLACK_MS: i64 = 60_000;
 
 enum Reconciled {
     Found(Found),

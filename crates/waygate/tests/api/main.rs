@@ -8,5 +8,6 @@ mod isolation;
 mod ledger;
 mod ops;
 mod send;
+mod twilio;
 mod webhooks;
 mod window;
