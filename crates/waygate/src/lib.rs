@@ -85,6 +85,7 @@ impl App {
             clock,
             worker: worker.clone(),
             rate_card,
+            cache: Default::default(),
         });
         let (openapi, docs_page) = http::documents();
         let state = AppState {

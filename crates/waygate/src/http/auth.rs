@@ -41,7 +41,6 @@ impl FromRequestParts<AppState> for Tenant {
         let key = bearer(parts).ok_or(ApiError::Unauthenticated)?;
         let user_id = state
             .services
-            .store
             .user_for_key(key_hash(key))
             .await?
             .ok_or(ApiError::Unauthenticated)?;

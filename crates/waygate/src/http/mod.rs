@@ -47,8 +47,7 @@ impl AppState {
         };
         Ok(self
             .services
-            .store
-            .get_sender(id)
+            .sender(id)
             .await?
             .filter(|s| s.user_id == tenant.user_id)
             .ok_or(ServiceError::SenderNotFound)?)

@@ -7,8 +7,6 @@
 //! again; several are ambiguous, so the job is set aside for an operator and nothing is resent.
 //! A status callback carrying our message id settles it earlier.
 
-use std::time::Duration;
-
 use super::{backoff_ms, Worker};
 use crate::provider::{Accepted, Found, Provider, ProviderError};
 use crate::store::{DispatchResult, Outgoing, StoreError};
@@ -182,29 +180,6 @@ impl Worker {
             .record_dispatch(job_id, outgoing.message_id, result, now)
             .await?;
         Ok(outcome)
-    }
-
-    /// Dispatches, but answers `Pending` after `wait` while the dispatch goes on behind.
-    pub async fn dispatch_within(
-        self: &std::sync::Arc<Self>,
-        job_id: i64,
-        outgoing: Outgoing,
-        wait: Duration,
-    ) -> DispatchOutcome {
-        let worker = self.clone();
-        let task = tokio::spawn(async move { worker.dispatch(job_id, &outgoing, 0).await });
-        match tokio::time::timeout(wait, task).await {
-            Ok(Ok(Ok(outcome))) => outcome,
-            Ok(Ok(Err(e))) => {
-                tracing::error!(error = %e, job_id, "cannot record a dispatch; the job will run again");
-                DispatchOutcome::Pending
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, job_id, "dispatch task failed; the job will run again");
-                DispatchOutcome::Pending
-            }
-            Err(_) => DispatchOutcome::Pending,
-        }
     }
 
     /// A send job found in the outbox (after a retry delay, an unknown outcome or a crash).

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use waygate_core::status::MessageStatus;
 
 pub use dispatch::DispatchOutcome;
 
@@ -17,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::Job;
 use crate::provider::Providers;
-use crate::store::{ScheduledStatus, StatusTarget, StatusUpdate, Store, StoreResult};
+use crate::store::{ScheduledStatus, Store, StoreResult};
 
 /// How long a claimed job stays invisible to other claimers.
 pub const LEASE_MS: i64 = 60_000;
@@ -42,7 +41,7 @@ struct MessageJob {
 #[derive(Deserialize)]
 struct StatusJob {
     message_id: i64,
-    step: ScheduledStatus,
+    steps: Vec<ScheduledStatus>,
 }
 
 impl Worker {
@@ -133,19 +132,8 @@ impl Worker {
     }
 
     async fn apply_scheduled(&self, job_id: i64, job: StatusJob) -> Result<(), String> {
-        let status = MessageStatus::parse(&job.step.status).ok_or("unknown scheduled status")?;
         self.store
-            .apply_status(StatusUpdate {
-                target: StatusTarget::MessageId(job.message_id),
-                status,
-                error_code: job.step.error_code,
-                error_message: job.step.error_message,
-                at: job.step.at,
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        self.store
-            .complete_job(job_id)
+            .apply_scheduled(job_id, job.message_id, job.steps)
             .await
             .map_err(|e| e.to_string())
     }

@@ -53,6 +53,12 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     async fn send(&self, message: &Outgoing) -> Result<Accepted, ProviderError>;
 
+    /// Providers with no outside effect (the simulator) accept in the transaction that
+    /// records the message: nothing happens outside it that would need an outbox.
+    fn accept_inline(&self, _message: &Outgoing) -> Option<Accepted> {
+        None
+    }
+
     /// Messages the provider holds from this message's sender to its recipient, created at
     /// or after `since_ms`: the candidates an unknown attempt may have created.
     async fn created_since(

@@ -20,6 +20,14 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    fn accept(&self, message: &Outgoing) -> Accepted {
+        Accepted {
+            sid: crate::secrets::message_sid(),
+            status: MessageStatus::Queued,
+            followups: self.schedule(&message.to),
+        }
+    }
+
     fn schedule(&self, to: &str) -> Vec<ScheduledStatus> {
         let now = self.clock.now_ms();
         let step = |n: i64, status: MessageStatus, error: Option<(i64, &str)>| ScheduledStatus {
@@ -47,11 +55,11 @@ impl Simulator {
 #[async_trait]
 impl Provider for Simulator {
     async fn send(&self, message: &Outgoing) -> Result<Accepted, ProviderError> {
-        Ok(Accepted {
-            sid: crate::secrets::message_sid(),
-            status: MessageStatus::Queued,
-            followups: self.schedule(&message.to),
-        })
+        Ok(self.accept(message))
+    }
+
+    fn accept_inline(&self, message: &Outgoing) -> Option<Accepted> {
+        Some(self.accept(message))
     }
 
     /// Simulated sends never end with an unknown outcome, so there is nothing to find.

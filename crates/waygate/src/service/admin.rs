@@ -81,7 +81,11 @@ impl Services {
 
     pub async fn revoke_api_key(&self, id: i64) -> Result<(), ServiceError> {
         match self.store.revoke_api_key(id, self.clock.now_ms()).await? {
-            true => Ok(()),
+            true => {
+                // Which hash belonged to this key is not known here: drop them all.
+                self.cache.keys.clear();
+                Ok(())
+            }
             false => Err(ServiceError::NotFound),
         }
     }
@@ -146,10 +150,9 @@ impl Services {
             display_name: f.opt_string("display_name", 255),
         };
         f.finish()?;
-        self.store
-            .update_sender(id, patch)
-            .await?
-            .ok_or(ServiceError::NotFound)
+        let updated = self.store.update_sender(id, patch).await?;
+        self.cache.senders.forget(&id);
+        updated.ok_or(ServiceError::NotFound)
     }
 
     pub async fn create_template(
@@ -220,7 +223,8 @@ impl Services {
             .has("provider_ref")
             .then(|| f.opt_string("provider_ref", 255));
         f.finish()?;
-        self.store
+        let updated = self
+            .store
             .update_template(
                 id,
                 TemplatePatch {
@@ -228,8 +232,9 @@ impl Services {
                     provider_ref,
                 },
             )
-            .await?
-            .ok_or(ServiceError::NotFound)
+            .await?;
+        self.cache.templates.forget(&id);
+        updated.ok_or(ServiceError::NotFound)
     }
 
     pub async fn credit(
@@ -288,8 +293,7 @@ impl Services {
             unreachable!("checked by finish")
         };
         let sender = self
-            .store
-            .get_sender(sender_id)
+            .sender(sender_id)
             .await?
             .ok_or(ServiceError::SenderNotFound)?;
         if sender.provider != ProviderKind::Simulator {

@@ -2,6 +2,7 @@
 //! and the providers. No HTTP here.
 
 pub mod admin;
+pub mod cache;
 pub mod error;
 pub mod provider_webhooks;
 pub mod send;
@@ -15,6 +16,7 @@ pub use error::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::Worker;
+use crate::model::{Sender, Template};
 use crate::store::Store;
 
 /// Everything a request needs, built once at start.
@@ -24,4 +26,41 @@ pub struct Services {
     pub clock: Clock,
     pub worker: Arc<Worker>,
     pub rate_card: RateCard,
+    pub cache: cache::ReadCache,
+}
+
+impl Services {
+    /// The user an API key belongs to (revoked and unknown keys: none).
+    pub async fn user_for_key(&self, hash: Vec<u8>) -> Result<Option<i64>, ServiceError> {
+        if let Some(user) = self.cache.keys.get(&hash) {
+            return Ok(Some(user));
+        }
+        let user = self.store.user_for_key(hash.clone()).await?;
+        if let Some(user) = user {
+            self.cache.keys.put(hash, user);
+        }
+        Ok(user)
+    }
+
+    pub async fn sender(&self, id: i64) -> Result<Option<Sender>, ServiceError> {
+        if let Some(sender) = self.cache.senders.get(&id) {
+            return Ok(Some(sender));
+        }
+        let sender = self.store.get_sender(id).await?;
+        if let Some(sender) = &sender {
+            self.cache.senders.put(id, sender.clone());
+        }
+        Ok(sender)
+    }
+
+    pub async fn template(&self, id: i64) -> Result<Option<Template>, ServiceError> {
+        if let Some(template) = self.cache.templates.get(&id) {
+            return Ok(Some(template));
+        }
+        let template = self.store.get_template(id).await?;
+        if let Some(template) = &template {
+            self.cache.templates.put(id, template.clone());
+        }
+        Ok(template)
+    }
 }

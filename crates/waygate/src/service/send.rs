@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+use waygate_core::money::Money;
 use waygate_core::phone::E164;
 use waygate_core::pricing::Category;
 use waygate_core::template::{render_with, TemplateBody};
@@ -12,8 +14,24 @@ use waygate_core::window::SessionStatus;
 use super::{ServiceError, Services};
 use crate::jobs::DispatchOutcome;
 use crate::model::{Sender, SenderStatus, Template, TemplateStatus};
-use crate::store::{IdempotencyKey, NewSend, Outgoing, Replay, SendRefused, TemplateSend};
+use crate::store::{
+    Dispatch, IdempotencyKey, NewSend, Outgoing, Replay, SendRefused, StoreError, TemplateSend,
+};
 use crate::views::session_status;
+
+/// A send that passed every check made before the store.
+struct Prepared {
+    user_id: i64,
+    sender: Sender,
+    recipient: E164,
+    recipient_name: Option<String>,
+    /// `None` for a freeform message.
+    template: Option<TemplateSend>,
+    template_ref: Option<String>,
+    body: String,
+    price: Money,
+    idem: Option<IdempotencyKey>,
+}
 
 #[derive(Debug, Clone)]
 pub struct TemplateSendRequest {
@@ -56,8 +74,7 @@ impl Services {
         freeform: bool,
     ) -> Result<Sender, ServiceError> {
         let sender = self
-            .store
-            .get_sender(sender_id)
+            .sender(sender_id)
             .await?
             .filter(|s| s.user_id == user_id)
             .ok_or(ServiceError::SenderNotFound)?;
@@ -76,8 +93,7 @@ impl Services {
         template_id: i64,
     ) -> Result<Template, ServiceError> {
         let template = self
-            .store
-            .get_template(template_id)
+            .template(template_id)
             .await?
             .filter(|t| t.sender_id == sender.id)
             .ok_or(ServiceError::TemplateNotFound)?;
@@ -119,41 +135,28 @@ impl Services {
         let sender = self.owned_sender(user_id, req.sender_id, false).await?;
         let template = self.sendable_template(&sender, req.template_id).await?;
         let body = TemplateBody::parse(&template.body_text)
-            .map_err(|e| ServiceError::Store(crate::store::StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| ServiceError::Store(StoreError::Corrupt(e.to_string())))?;
         let rendered = render_with(&body, &template.variables, req.variables.as_ref())
             .map_err(ServiceError::TemplateMismatch)?;
-        let send = NewSend {
+        let price = self
+            .rate_card
+            .price(template.category, req.recipient.calling_code());
+        let prepared = Prepared {
             user_id,
-            sender_id: sender.id,
-            recipient: req.recipient.as_str().to_string(),
+            recipient: req.recipient,
             recipient_name: req.recipient_name,
             template: Some(TemplateSend {
                 template_id: template.id,
                 variables: rendered.values.clone(),
                 messaging_limit: sender.messaging_limit,
             }),
-            body: rendered.text.clone(),
-            price: self
-                .rate_card
-                .price(template.category, req.recipient.calling_code()),
-            idempotency: idem,
-            now: self.clock.now_ms(),
-            lease_ms: crate::jobs::LEASE_MS,
-            template_opens: self.config.window_template_opens,
-        };
-        let outgoing = Outgoing {
-            message_id: 0,
-            sid: None,
-            unknown_since: None,
-            provider: sender.provider,
-            from: sender.phone_number.clone(),
-            to: req.recipient.as_str().to_string(),
+            template_ref: template.provider_ref,
             body: rendered.text,
-            template_ref: template.provider_ref.clone(),
-            variables: rendered.values,
+            price,
+            idem,
+            sender,
         };
-        self.record_and_dispatch(send, outgoing, &sender, false)
-            .await
+        self.record_and_dispatch(prepared).await
     }
 
     pub async fn send_freeform(
@@ -166,78 +169,135 @@ impl Services {
             return Ok(SendReply::Replayed(replay));
         }
         let sender = self.owned_sender(user_id, req.sender_id, true).await?;
-        let send = NewSend {
+        let price = self
+            .rate_card
+            .price(Category::Service, req.recipient.calling_code());
+        let prepared = Prepared {
             user_id,
-            sender_id: sender.id,
-            recipient: req.recipient.as_str().to_string(),
+            recipient: req.recipient,
             recipient_name: None,
             template: None,
-            body: req.message.clone(),
-            price: self
-                .rate_card
-                .price(Category::Service, req.recipient.calling_code()),
-            idempotency: idem,
-            now: self.clock.now_ms(),
-            lease_ms: crate::jobs::LEASE_MS,
-            template_opens: self.config.window_template_opens,
+            template_ref: None,
+            body: req.message,
+            price,
+            idem,
+            sender,
         };
-        let outgoing = Outgoing {
+        self.record_and_dispatch(prepared).await
+    }
+
+    /// Records the send and hands it to its provider. Both run in a task of their own, so a
+    /// client that disconnects cannot leave a recorded message undispatched until its lease
+    /// ends; the caller waits for the provider at most `send_wait_ms`.
+    async fn record_and_dispatch(&self, p: Prepared) -> Result<SendReply, ServiceError> {
+        let freeform = p.template.is_none();
+        let provider_kind = p.sender.provider;
+        let mut outgoing = Outgoing {
             message_id: 0,
             sid: None,
             unknown_since: None,
-            provider: sender.provider,
-            from: sender.phone_number.clone(),
-            to: req.recipient.as_str().to_string(),
-            body: req.message,
-            template_ref: None,
-            variables: Vec::new(),
+            provider: provider_kind,
+            from: p.sender.phone_number.clone(),
+            to: p.recipient.as_str().to_string(),
+            body: p.body.clone(),
+            template_ref: p.template_ref,
+            variables: p
+                .template
+                .as_ref()
+                .map(|t| t.variables.clone())
+                .unwrap_or_default(),
         };
-        self.record_and_dispatch(send, outgoing, &sender, true)
-            .await
-    }
+        let inline = self
+            .worker
+            .providers
+            .for_kind(provider_kind)
+            .ok()
+            .and_then(|provider| provider.accept_inline(&outgoing));
+        let inline_answer = inline
+            .as_ref()
+            .map(|a| (a.sid.clone(), a.status.as_str().to_string()));
+        let dispatch = match inline {
+            Some(accepted) => Dispatch::Accepted {
+                sid: accepted.sid,
+                status: accepted.status,
+                followups: accepted.followups,
+            },
+            None => Dispatch::Queue {
+                lease_ms: crate::jobs::LEASE_MS,
+            },
+        };
+        let send = NewSend {
+            user_id: p.user_id,
+            sender_id: p.sender.id,
+            recipient: p.recipient.as_str().to_string(),
+            recipient_name: p.recipient_name,
+            template: p.template,
+            body: p.body,
+            price: p.price,
+            idempotency: p.idem,
+            now: self.clock.now_ms(),
+            dispatch,
+            template_opens: self.config.window_template_opens,
+        };
 
-    async fn record_and_dispatch(
-        &self,
-        send: NewSend,
-        mut outgoing: Outgoing,
-        sender: &Sender,
-        freeform: bool,
-    ) -> Result<SendReply, ServiceError> {
-        let recorded = match self.store.record_send(send).await {
+        let (recorded_tx, recorded_rx) = oneshot::channel();
+        let (outcome_tx, outcome_rx) = oneshot::channel();
+        let store = self.store.clone();
+        let worker = self.worker.clone();
+        tokio::spawn(async move {
+            let result = store.record_send(send).await;
+            let job = result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.job_id.map(|job| (job, r.message_id)));
+            let _ = recorded_tx.send(result);
+            if let Some((job_id, message_id)) = job {
+                outgoing.message_id = message_id;
+                let _ = outcome_tx.send(worker.dispatch(job_id, &outgoing, 0).await);
+            }
+        });
+        let recorded = match recorded_rx.await.map_err(|_| StoreError::Closed)? {
             Ok(recorded) => recorded,
             Err(SendRefused::Replay(replay)) => return Ok(SendReply::Replayed(replay)),
             Err(refused) => return Err(self.refused(refused)),
         };
-        outgoing.message_id = recorded.message_id;
-        let wait = Duration::from_millis(self.config.send_wait_ms);
-        let outcome = self
-            .worker
-            .dispatch_within(recorded.job_id, outgoing, wait)
-            .await;
-        let session = freeform.then(|| {
+        let (message_sid, status) = match inline_answer {
+            Some((sid, status)) => (Some(sid), status),
+            None => {
+                let wait = Duration::from_millis(self.config.send_wait_ms);
+                match tokio::time::timeout(wait, outcome_rx).await {
+                    Ok(Ok(Ok(DispatchOutcome::Accepted { sid, status }))) => (Some(sid), status),
+                    Ok(Ok(Ok(DispatchOutcome::Rejected { code, message }))) => {
+                        return Err(ServiceError::ProviderRejected {
+                            provider: provider_kind,
+                            code,
+                            message,
+                        })
+                    }
+                    Ok(Ok(Err(e))) => {
+                        tracing::error!(error = %e, "cannot record a dispatch; the job will run again");
+                        (None, "pending".to_string())
+                    }
+                    // Still with the provider, or waiting in the outbox.
+                    Ok(Ok(Ok(DispatchOutcome::Pending))) | Ok(Err(_)) | Err(_) => {
+                        (None, "pending".to_string())
+                    }
+                }
+            }
+        };
+        let session_status = freeform.then(|| {
             session_status(
                 Some(&recorded.conversation),
                 self.config.window_template_opens,
                 self.clock.now_ms(),
             )
         });
-        let (message_sid, status) = match outcome {
-            DispatchOutcome::Accepted { sid, status } => (Some(sid), status),
-            DispatchOutcome::Pending => (None, "pending".to_string()),
-            DispatchOutcome::Rejected { code, message } => {
-                return Err(ServiceError::ProviderRejected {
-                    provider: sender.provider,
-                    code,
-                    message,
-                })
-            }
-        };
         Ok(SendReply::Sent(SendSuccess {
             conversation_id: recorded.conversation.id,
             message_id: recorded.message_id,
             message_sid,
             status,
-            session_status: session,
+            session_status,
         }))
     }
 

@@ -47,9 +47,22 @@ pub struct NewSend {
     pub price: Money,
     pub idempotency: Option<IdempotencyKey>,
     pub now: i64,
-    /// How long the dispatch job stays claimed by the request that records it.
-    pub lease_ms: i64,
+    pub dispatch: Dispatch,
     pub template_opens: bool,
+}
+
+/// How a recorded send reaches its provider.
+#[derive(Debug, Clone)]
+pub enum Dispatch {
+    /// Through a dispatch job, claimed for `lease_ms` by the request that records it.
+    Queue { lease_ms: i64 },
+    /// Already accepted by an in-process provider (the simulator), which has no outside
+    /// effect to make durable: the message is recorded as accepted, with no job.
+    Accepted {
+        sid: String,
+        status: MessageStatus,
+        followups: Vec<ScheduledStatus>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +82,8 @@ pub struct IdempotencyKey {
 pub struct SendRecorded {
     pub conversation: Conversation,
     pub message_id: i64,
-    pub job_id: i64,
+    /// The dispatch job, for `Dispatch::Queue`.
+    pub job_id: Option<i64>,
 }
 
 /// Why the store refused a send, in the contract's check order.
@@ -282,6 +296,14 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
     async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied>;
+    /// Applies the first of the statuses a provider scheduled for a message, and leaves the
+    /// rest to job `job_id` (or deletes it after the last).
+    async fn apply_scheduled(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        steps: Vec<ScheduledStatus>,
+    ) -> StoreResult<()>;
     /// `None` when the provider id was seen before (a retried webhook).
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>>;
     async fn save_idempotent_response(

@@ -43,7 +43,7 @@ async fn template_send_goes_through_the_simulator_to_read() {
 
 #[tokio::test]
 async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
-    use waygate::store::{NewSend, TemplateSend};
+    use waygate::store::{Dispatch, NewSend, TemplateSend};
     use waygate_core::money::Money;
 
     let app = spawn_app().await;
@@ -66,7 +66,9 @@ async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
             price: Money::from_micros(20_000),
             idempotency: None,
             now: app.clock.now_ms(),
-            lease_ms: waygate::jobs::LEASE_MS,
+            dispatch: Dispatch::Queue {
+                lease_ms: waygate::jobs::LEASE_MS,
+            },
             template_opens: true,
         })
         .await

@@ -57,6 +57,18 @@ pub fn retry(c: &Connection, id: i64, run_at: i64, error: &str) -> StoreResult<(
     Ok(())
 }
 
+/// Runs the job again at `run_at` with a new payload (a multi-step job's remaining steps).
+pub fn reschedule(
+    c: &Connection,
+    id: i64,
+    run_at: i64,
+    payload: &serde_json::Value,
+) -> StoreResult<()> {
+    c.prepare_cached("UPDATE jobs SET run_at = ?2, payload = ?3, attempts = 0 WHERE id = ?1")?
+        .execute(params![id, run_at, payload.to_string()])?;
+    Ok(())
+}
+
 pub fn bury(c: &Connection, id: i64, error: &str) -> StoreResult<()> {
     c.prepare_cached("UPDATE jobs SET dead = 1, last_error = ?2 WHERE id = ?1")?
         .execute(params![id, error])?;

@@ -44,32 +44,47 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
         _ => {}
     }
 
+    let accepted = match &s.dispatch {
+        Dispatch::Accepted { sid, status, .. } => Some((sid, *status)),
+        Dispatch::Queue { .. } => None,
+    };
+    // An accepted template send opens (or extends) the window.
+    let opens_window = (s.template.is_some() && accepted.is_some()).then_some(s.now);
     let conversation = one(
         c,
         &format!(
-            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
+             last_template_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5) \
              ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET last_message_at = excluded.last_message_at, \
-             customer_name = COALESCE(excluded.customer_name, customer_name) \
+             customer_name = COALESCE(excluded.customer_name, customer_name), \
+             last_template_at = COALESCE(excluded.last_template_at, last_template_at) \
              RETURNING {CONVERSATION_COLUMNS}"
         ),
-        params![s.user_id, s.sender_id, s.recipient, s.recipient_name, s.now],
+        params![s.user_id, s.sender_id, s.recipient, s.recipient_name, s.now, opens_window],
         rows::conversation,
     )?
     .ok_or(StoreError::Corrupt("conversation upsert returned nothing".into()))?;
 
-    let history = history_json(&[StatusStep {
+    let mut steps = vec![StatusStep {
         status: MessageStatus::Pending.as_str().into(),
         at: s.now,
-    }]);
+    }];
+    if let Some((_, status)) = accepted {
+        steps.push(StatusStep {
+            status: status.as_str().into(),
+            at: s.now,
+        });
+    }
+    let status = steps.last().map(|st| st.status.clone()).unwrap_or_default();
+    let sid = accepted.map(|(sid, _)| sid.clone());
     let (template_id, variables) = match &s.template {
         Some(t) => (Some(t.template_id), Some(json_text(&t.variables))),
         None => (None, None),
     };
     c.prepare_cached(
         "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, template_id, \
-         variables, body, status, price_micros, status_history, created_at) \
-         VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10)",
+         variables, body, status, message_sid, price_micros, status_history, created_at) \
+         VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .map_err(StoreError::from)?
     .execute(params![
@@ -80,8 +95,10 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
         template_id,
         variables,
         s.body,
+        status,
+        sid,
         s.price.micros(),
-        history,
+        history_json(&steps),
         s.now
     ])
     .map_err(StoreError::from)?;
@@ -103,7 +120,11 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
             return Err(SendRefused::InsufficientBalance);
         }
     }
-    if s.template.is_some() && !open {
+    let counts_for_limit = s
+        .template
+        .as_ref()
+        .is_some_and(|t| t.messaging_limit.is_some());
+    if counts_for_limit && !open {
         c.prepare_cached(
             "INSERT INTO business_initiations (sender_id, recipient_phone, at) VALUES (?1, ?2, ?3)",
         )
@@ -111,13 +132,39 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
         .execute(params![s.sender_id, s.recipient, s.now])
         .map_err(StoreError::from)?;
     }
-    let job_id = jobs::enqueue(
-        c,
-        jobs::SEND,
-        &serde_json::json!({ "message_id": message_id }),
-        s.now + s.lease_ms,
-        s.now,
-    )?;
+    let job_id = match &s.dispatch {
+        Dispatch::Queue { lease_ms } => Some(jobs::enqueue(
+            c,
+            jobs::SEND,
+            &serde_json::json!({ "message_id": message_id }),
+            s.now + lease_ms,
+            s.now,
+        )?),
+        Dispatch::Accepted { followups, .. } => {
+            schedule_followups(c, message_id, followups, s.now)?;
+            let message = Message {
+                id: message_id,
+                conversation_id: conversation.id,
+                user_id: s.user_id,
+                direction: Direction::Outbound,
+                sender_id: s.sender_id,
+                recipient_phone: s.recipient.clone(),
+                template_id,
+                body: s.body.clone(),
+                status: status.clone(),
+                message_sid: sid.clone(),
+                error_code: None,
+                error_message: None,
+                price: s.price,
+                created_at: s.now,
+                status_history: steps,
+                media: Vec::new(),
+                button_payload: None,
+            };
+            webhooks::enqueue_event(c, s.user_id, webhooks::MESSAGE_STATUS, &message, s.now)?;
+            None
+        }
+    };
     if let Some(idem) = &s.idempotency {
         c.prepare_cached(
             "INSERT OR REPLACE INTO idempotency_keys (user_id, key, request_hash, message_id, created_at) \
@@ -210,6 +257,26 @@ pub fn known_sids(c: &Connection, sids: &[String]) -> StoreResult<Vec<String>> {
     Ok(known)
 }
 
+/// One job walks a message through the statuses its provider promised, one step at a time.
+fn schedule_followups(
+    c: &Connection,
+    message_id: i64,
+    steps: &[ScheduledStatus],
+    now: i64,
+) -> StoreResult<()> {
+    let Some(first) = steps.first() else {
+        return Ok(());
+    };
+    jobs::enqueue(
+        c,
+        jobs::STATUS,
+        &serde_json::json!({ "message_id": message_id, "steps": steps }),
+        first.at,
+        now,
+    )?;
+    Ok(())
+}
+
 pub fn record_dispatch(
     c: &Connection,
     job_id: i64,
@@ -233,15 +300,7 @@ pub fn record_dispatch(
             )?
             .execute(params![message_id, now])?;
             advance(c, message_id, *status, None, None, now)?;
-            for step in followups {
-                jobs::enqueue(
-                    c,
-                    jobs::STATUS,
-                    &serde_json::json!({ "message_id": message_id, "step": step }),
-                    step.at,
-                    now,
-                )?;
-            }
+            schedule_followups(c, message_id, followups, now)?;
             jobs::complete(c, job_id)
         }
         DispatchResult::Rejected { code, message } => {
@@ -263,6 +322,36 @@ pub fn record_dispatch(
             .execute(params![message_id, since])?;
             jobs::retry(c, job_id, *at, error)
         }
+    }
+}
+
+pub fn apply_scheduled(
+    c: &Connection,
+    job_id: i64,
+    message_id: i64,
+    steps: &[ScheduledStatus],
+) -> StoreResult<()> {
+    let Some((step, rest)) = steps.split_first() else {
+        return jobs::complete(c, job_id);
+    };
+    let status = MessageStatus::parse(&step.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("scheduled status {}", step.status)))?;
+    advance(
+        c,
+        message_id,
+        status,
+        step.error_code,
+        step.error_message.as_deref(),
+        step.at,
+    )?;
+    match rest.first() {
+        None => jobs::complete(c, job_id),
+        Some(next) => jobs::reschedule(
+            c,
+            job_id,
+            next.at,
+            &serde_json::json!({ "message_id": message_id, "steps": rest }),
+        ),
     }
 }
 

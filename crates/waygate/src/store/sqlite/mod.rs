@@ -341,6 +341,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn apply_scheduled(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        steps: Vec<ScheduledStatus>,
+    ) -> StoreResult<()> {
+        self.write(move |c| messaging::apply_scheduled(c, job_id, message_id, &steps))
+            .await
+    }
+
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>> {
         self.write(move |c| messaging::record_inbound(c, &inbound))
             .await
