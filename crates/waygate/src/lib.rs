@@ -86,6 +86,7 @@ impl App {
             worker: worker.clone(),
             rate_card,
             cache: Default::default(),
+            phones: Default::default(),
         });
         let (openapi, docs_page) = http::documents();
         let state = AppState {

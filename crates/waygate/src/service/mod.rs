@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cache;
 pub mod error;
+pub mod phone_memo;
 pub mod provider_webhooks;
 pub mod send;
 
@@ -27,6 +28,7 @@ pub struct Services {
     pub worker: Arc<Worker>,
     pub rate_card: RateCard,
     pub cache: cache::ReadCache,
+    pub phones: phone_memo::PhoneMemo,
 }
 
 impl Services {

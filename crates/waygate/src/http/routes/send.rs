@@ -48,9 +48,13 @@ fn idempotency(
     }))
 }
 
-fn recipient(raw: Option<String>) -> Result<E164, ApiError> {
+fn recipient(app: &AppState, raw: Option<String>) -> Result<E164, ApiError> {
     let raw = raw.unwrap_or_default();
-    Ok(E164::parse(&raw).map_err(|_| ServiceError::InvalidPhone)?)
+    Ok(app
+        .services
+        .phones
+        .parse(&raw)
+        .map_err(|_| ServiceError::InvalidPhone)?)
 }
 
 fn success_body(s: &SendSuccess) -> Value {
@@ -181,7 +185,7 @@ pub async fn send_template(
     let request = TemplateSendRequest {
         sender_id,
         template_id,
-        recipient: recipient(phone)?,
+        recipient: recipient(&app, phone)?,
         recipient_name,
         variables,
     };
@@ -224,7 +228,7 @@ pub async fn send_freeform(
     };
     let request = FreeformSendRequest {
         sender_id,
-        recipient: recipient(phone)?,
+        recipient: recipient(&app, phone)?,
         message,
     };
     let reply = app

