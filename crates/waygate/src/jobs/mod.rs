@@ -16,11 +16,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::Job;
 use crate::provider::Providers;
-use crate::store::{ScheduledStatus, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// How long a claimed job stays invisible to other claimers.
 pub const LEASE_MS: i64 = 60_000;
 const BATCH: i64 = 256;
+/// Scheduled status steps applied per transaction.
+const STATUS_BATCH: i64 = 2048;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 pub struct Worker {
@@ -36,12 +38,6 @@ pub struct Worker {
 #[derive(Deserialize)]
 struct MessageJob {
     message_id: i64,
-}
-
-#[derive(Deserialize)]
-struct StatusJob {
-    message_id: i64,
-    steps: Vec<ScheduledStatus>,
 }
 
 impl Worker {
@@ -69,14 +65,13 @@ impl Worker {
 
     /// Claims and runs every job due now, once; returns how many ran.
     pub async fn run_due(&self) -> StoreResult<usize> {
-        let jobs = self
-            .store
-            .claim_jobs(self.clock.now_ms(), LEASE_MS, BATCH)
-            .await?;
+        let now = self.clock.now_ms();
+        let statuses = self.store.apply_due_statuses(now, STATUS_BATCH).await?;
+        let jobs = self.store.claim_jobs(now, LEASE_MS, BATCH).await?;
         let count = jobs.len();
         let runs = jobs.into_iter().map(|job| self.execute(job));
         futures_util::future::join_all(runs).await;
-        Ok(count)
+        Ok(statuses + count)
     }
 
     /// Runs due jobs until stopped.
@@ -112,10 +107,6 @@ impl Worker {
                 }
                 Err(e) => Err(format!("bad payload: {e}")),
             },
-            "status" => match serde_json::from_str::<StatusJob>(&job.payload) {
-                Ok(p) => self.apply_scheduled(job.id, p).await,
-                Err(e) => Err(format!("bad payload: {e}")),
-            },
             "webhook" => self
                 .deliver(&job)
                 .await
@@ -129,13 +120,6 @@ impl Worker {
                 tracing::error!(job_id = job.id, error = %e, "cannot bury job");
             }
         }
-    }
-
-    async fn apply_scheduled(&self, job_id: i64, job: StatusJob) -> Result<(), String> {
-        self.store
-            .apply_scheduled(job_id, job.message_id, job.steps)
-            .await
-            .map_err(|e| e.to_string())
     }
 }
 

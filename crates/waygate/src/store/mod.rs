@@ -163,6 +163,13 @@ pub struct ScheduledStatus {
     pub error_message: Option<String>,
 }
 
+/// The payload of a status job: the steps still to come, the first one next.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StatusSteps {
+    pub message_id: i64,
+    pub steps: Vec<ScheduledStatus>,
+}
+
 #[derive(Debug, Clone)]
 pub enum StatusTarget {
     MessageId(i64),
@@ -296,14 +303,9 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
     async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied>;
-    /// Applies the first of the statuses a provider scheduled for a message, and leaves the
-    /// rest to job `job_id` (or deletes it after the last).
-    async fn apply_scheduled(
-        &self,
-        job_id: i64,
-        message_id: i64,
-        steps: Vec<ScheduledStatus>,
-    ) -> StoreResult<()>;
+    /// Applies up to `limit` status steps that providers scheduled and that are due, in one
+    /// transaction (no lease needed); returns how many.
+    async fn apply_due_statuses(&self, now: i64, limit: i64) -> StoreResult<usize>;
     /// `None` when the provider id was seen before (a retried webhook).
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>>;
     async fn save_idempotent_response(

@@ -8,7 +8,8 @@ use crate::store::StoreResult;
 
 /// Hand a recorded message to its provider.
 pub const SEND: &str = "send";
-/// Apply a status report the provider scheduled (the simulator's steps).
+/// Status reports a provider scheduled (the simulator's steps); applied inside the writer by
+/// `messaging::apply_due_statuses`, never claimed.
 pub const STATUS: &str = "status";
 /// Deliver one event to one webhook subscription.
 pub const WEBHOOK: &str = "webhook";
@@ -31,7 +32,7 @@ pub fn claim(c: &Connection, now: i64, lease_ms: i64, limit: i64) -> StoreResult
     all(
         c,
         "UPDATE jobs SET run_at = ?1 + ?2, attempts = attempts + 1 WHERE id IN \
-         (SELECT id FROM jobs WHERE dead = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT ?3) \
+         (SELECT id FROM jobs WHERE dead = 0 AND run_at <= ?1 AND kind <> 'status' ORDER BY run_at, id LIMIT ?3) \
          RETURNING id, kind, payload, attempts - 1",
         params![now, lease_ms, limit],
         |r| {

@@ -278,10 +278,14 @@ fn schedule_followups(
     let Some(first) = steps.first() else {
         return Ok(());
     };
+    let job = StatusSteps {
+        message_id,
+        steps: steps.to_vec(),
+    };
     jobs::enqueue(
         c,
         jobs::STATUS,
-        &serde_json::json!({ "message_id": message_id, "steps": steps }),
+        &serde_json::to_value(&job).unwrap_or_default(),
         first.at,
         now,
     )?;
@@ -336,32 +340,48 @@ pub fn record_dispatch(
     }
 }
 
-pub fn apply_scheduled(
-    c: &Connection,
-    job_id: i64,
-    message_id: i64,
-    steps: &[ScheduledStatus],
-) -> StoreResult<()> {
-    let Some((step, rest)) = steps.split_first() else {
-        return jobs::complete(c, job_id);
-    };
-    let status = MessageStatus::parse(&step.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("scheduled status {}", step.status)))?;
-    advance(
+pub fn apply_due_statuses(c: &Connection, now: i64, limit: i64) -> StoreResult<usize> {
+    let due = all(
         c,
-        message_id,
-        status,
-        step.error_code,
-        step.error_message.as_deref(),
-        step.at,
+        "SELECT id, payload FROM jobs WHERE dead = 0 AND kind = 'status' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
+        params![now, limit],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
     )?;
-    match rest.first() {
+    for (job_id, payload) in &due {
+        match serde_json::from_str::<StatusSteps>(payload) {
+            Ok(job) => apply_first_step(c, *job_id, job)?,
+            Err(e) => jobs::bury(c, *job_id, &format!("bad payload: {e}"))?,
+        }
+    }
+    Ok(due.len())
+}
+
+/// Applies the first step, and leaves the rest to the same job (or deletes it after the last).
+fn apply_first_step(c: &Connection, job_id: i64, mut job: StatusSteps) -> StoreResult<()> {
+    if job.steps.is_empty() {
+        return jobs::complete(c, job_id);
+    }
+    let step = job.steps.remove(0);
+    match MessageStatus::parse(&step.status) {
+        Some(status) => {
+            advance(
+                c,
+                job.message_id,
+                status,
+                step.error_code,
+                step.error_message.as_deref(),
+                step.at,
+            )?;
+        }
+        None => tracing::warn!(status = %step.status, "skipping an unknown scheduled status"),
+    }
+    match job.steps.first().map(|next| next.at) {
         None => jobs::complete(c, job_id),
-        Some(next) => jobs::reschedule(
+        Some(next_at) => jobs::reschedule(
             c,
             job_id,
-            next.at,
-            &serde_json::json!({ "message_id": message_id, "steps": rest }),
+            next_at,
+            &serde_json::to_value(&job).unwrap_or_default(),
         ),
     }
 }

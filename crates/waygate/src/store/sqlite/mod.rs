@@ -375,13 +375,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn apply_scheduled(
-        &self,
-        job_id: i64,
-        message_id: i64,
-        steps: Vec<ScheduledStatus>,
-    ) -> StoreResult<()> {
-        self.write(move |c| messaging::apply_scheduled(c, job_id, message_id, &steps))
+    async fn apply_due_statuses(&self, now: i64, limit: i64) -> StoreResult<usize> {
+        self.write(move |c| messaging::apply_due_statuses(c, now, limit))
             .await
     }
 
