@@ -124,20 +124,7 @@ async fn raw(
     if let Some(body) = body {
         req = req.body(body);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    answer(req).await
 }
 
 fn template_body(t: &Tenant, to: &str) -> Value {

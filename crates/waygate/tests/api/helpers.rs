@@ -33,6 +33,24 @@ pub struct Tenant {
     pub template_id: i64,
 }
 
+/// Sends `req` and reads the answer; a body that is not JSON is kept as a string.
+pub async fn answer(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -142,20 +160,7 @@ impl TestApp {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        answer(req).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {

@@ -155,6 +155,46 @@ fn count(result: &Result<SendReply, ServiceError>, endpoint: &'static str) {
         .increment(1);
 }
 
+enum SendRequest {
+    Template(TemplateSendRequest),
+    Freeform(FreeformSendRequest),
+}
+
+/// What both send endpoints do around their own parsing, in the contract's check order:
+/// rate limit, body, idempotency key, fields, then the service; then metrics and the answer.
+async fn handle(
+    app: AppState,
+    tenant: Tenant,
+    headers: HeaderMap,
+    body: Body,
+    parse: impl FnOnce(&AppState, &Map<String, Value>) -> Result<SendRequest, ApiError>,
+) -> Result<Response, ApiError> {
+    let quota = app.limiter.check(tenant.user_id)?;
+    let object = json_object(&headers, body).await?;
+    let idem = idempotency(&headers, &object)?;
+    let (reply, endpoint, freeform) = match parse(&app, &object)? {
+        SendRequest::Template(request) => (
+            app.services
+                .send_template(tenant.user_id, request, idem.clone())
+                .await,
+            "send",
+            false,
+        ),
+        SendRequest::Freeform(request) => (
+            app.services
+                .send_freeform(tenant.user_id, request, idem.clone())
+                .await,
+            "send-freeform",
+            true,
+        ),
+    };
+    count(&reply, endpoint);
+    Ok(with_quota(
+        respond(&app, tenant, idem, reply, freeform).await?,
+        quota,
+    ))
+}
+
 #[utoipa::path(post, path = "/api/user/whatsapp/send", tag = "whatsapp",
     request_body = SendTemplateBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "At most 255 characters; replays the first answer for 24 h")),
@@ -169,35 +209,26 @@ pub async fn send_template(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let quota = app.limiter.check(tenant.user_id)?;
-    let object = json_object(&headers, body).await?;
-    let idem = idempotency(&headers, &object)?;
-    let mut f = Fields::new(&object);
-    let sender_id = f.int("sender_id");
-    let template_id = f.int("template_id");
-    let phone = f.string("recipient_phone", 64);
-    let recipient_name = f.opt_string("recipient_name", 255);
-    let variables = f.opt_object("variables");
-    f.finish()?;
-    let (Some(sender_id), Some(template_id)) = (sender_id, template_id) else {
-        unreachable!("checked by finish")
-    };
-    let request = TemplateSendRequest {
-        sender_id,
-        template_id,
-        recipient: recipient(&app, phone)?,
-        recipient_name,
-        variables,
-    };
-    let reply = app
-        .services
-        .send_template(tenant.user_id, request, idem.clone())
-        .await;
-    count(&reply, "send");
-    Ok(with_quota(
-        respond(&app, tenant, idem, reply, false).await?,
-        quota,
-    ))
+    handle(app, tenant, headers, body, |app, object| {
+        let mut f = Fields::new(object);
+        let sender_id = f.int("sender_id");
+        let template_id = f.int("template_id");
+        let phone = f.string("recipient_phone", 64);
+        let recipient_name = f.opt_string("recipient_name", 255);
+        let variables = f.opt_object("variables");
+        f.finish()?;
+        let (Some(sender_id), Some(template_id)) = (sender_id, template_id) else {
+            unreachable!("checked by finish")
+        };
+        Ok(SendRequest::Template(TemplateSendRequest {
+            sender_id,
+            template_id,
+            recipient: recipient(app, phone)?,
+            recipient_name,
+            variables,
+        }))
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/user/whatsapp/send-freeform", tag = "whatsapp",
@@ -215,29 +246,20 @@ pub async fn send_freeform(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let quota = app.limiter.check(tenant.user_id)?;
-    let object = json_object(&headers, body).await?;
-    let idem = idempotency(&headers, &object)?;
-    let mut f = Fields::new(&object);
-    let sender_id = f.int("sender_id");
-    let phone = f.string("recipient_phone", 64);
-    let message = f.string("message", 4096);
-    f.finish()?;
-    let (Some(sender_id), Some(message)) = (sender_id, message) else {
-        unreachable!("checked by finish")
-    };
-    let request = FreeformSendRequest {
-        sender_id,
-        recipient: recipient(&app, phone)?,
-        message,
-    };
-    let reply = app
-        .services
-        .send_freeform(tenant.user_id, request, idem.clone())
-        .await;
-    count(&reply, "send-freeform");
-    Ok(with_quota(
-        respond(&app, tenant, idem, reply, true).await?,
-        quota,
-    ))
+    handle(app, tenant, headers, body, |app, object| {
+        let mut f = Fields::new(object);
+        let sender_id = f.int("sender_id");
+        let phone = f.string("recipient_phone", 64);
+        let message = f.string("message", 4096);
+        f.finish()?;
+        let (Some(sender_id), Some(message)) = (sender_id, message) else {
+            unreachable!("checked by finish")
+        };
+        Ok(SendRequest::Freeform(FreeformSendRequest {
+            sender_id,
+            recipient: recipient(app, phone)?,
+            message,
+        }))
+    })
+    .await
 }
