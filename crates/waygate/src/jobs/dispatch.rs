@@ -186,15 +186,9 @@ impl Worker {
     pub(super) async fn dispatch_recorded(
         &self,
         job_id: i64,
-        message_id: i64,
+        outgoing: Outgoing,
         attempts: i64,
     ) -> Result<(), String> {
-        let outgoing = self
-            .store
-            .outgoing(message_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("message {message_id} not found"))?;
         if outgoing.sid.is_some() {
             // A callback already told us the provider has it.
             return self

@@ -4,6 +4,7 @@
 mod delivery;
 mod dispatch;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::Job;
 use crate::provider::Providers;
-use crate::store::{Store, StoreResult};
+use crate::store::{Outgoing, Store, StoreResult};
 
 /// How long a claimed job stays invisible to other claimers.
 pub const LEASE_MS: i64 = 60_000;
@@ -24,6 +25,7 @@ const BATCH: i64 = 256;
 /// Scheduled status steps applied per transaction.
 const STATUS_BATCH: i64 = 2048;
 const IDLE_POLL: Duration = Duration::from_millis(100);
+const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     pub store: Arc<dyn Store>,
@@ -69,13 +71,36 @@ impl Worker {
         let statuses = self.store.apply_due_statuses(now, STATUS_BATCH).await?;
         let jobs = self.store.claim_jobs(now, LEASE_MS, BATCH).await?;
         let count = jobs.len();
-        let runs = jobs.into_iter().map(|job| self.execute(job));
+        // The messages behind send jobs, read in one go rather than one read per job.
+        let message_ids: Vec<i64> = jobs
+            .iter()
+            .filter(|job| job.kind == "send")
+            .filter_map(|job| serde_json::from_str::<MessageJob>(&job.payload).ok())
+            .map(|p| p.message_id)
+            .collect();
+        let mut outgoing: HashMap<i64, Outgoing> = match message_ids.is_empty() {
+            true => HashMap::new(),
+            false => self
+                .store
+                .outgoing(message_ids)
+                .await?
+                .into_iter()
+                .map(|o| (o.message_id, o))
+                .collect(),
+        };
+        let runs = jobs.into_iter().map(|job| {
+            let message = serde_json::from_str::<MessageJob>(&job.payload)
+                .ok()
+                .and_then(|p| outgoing.remove(&p.message_id));
+            self.execute(job, message)
+        });
         futures_util::future::join_all(runs).await;
         Ok(statuses + count)
     }
 
     /// Runs due jobs until stopped.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
         loop {
             let ran = match self.run_due().await {
                 Ok(n) => n,
@@ -84,8 +109,12 @@ impl Worker {
                     0
                 }
             };
-            if let Ok(depth) = self.store.queue_depth().await {
-                metrics::gauge!("waygate_queue_depth").set(depth as f64);
+            // Counting the outbox costs a scan: once a second is plenty for a gauge.
+            if last_depth.elapsed() >= DEPTH_EVERY {
+                last_depth = std::time::Instant::now();
+                if let Ok(depth) = self.store.queue_depth().await {
+                    metrics::gauge!("waygate_queue_depth").set(depth as f64);
+                }
             }
             if ran == 0 {
                 tokio::select! {
@@ -98,14 +127,11 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, job: Job) {
+    async fn execute(&self, job: Job, message: Option<Outgoing>) {
         let result = match job.kind.as_str() {
-            "send" => match serde_json::from_str::<MessageJob>(&job.payload) {
-                Ok(p) => {
-                    self.dispatch_recorded(job.id, p.message_id, job.attempts)
-                        .await
-                }
-                Err(e) => Err(format!("bad payload: {e}")),
+            "send" => match message {
+                Some(outgoing) => self.dispatch_recorded(job.id, outgoing, job.attempts).await,
+                None => Err("bad payload or message not found".to_string()),
             },
             "webhook" => self
                 .deliver(&job)

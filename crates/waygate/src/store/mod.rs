@@ -291,7 +291,8 @@ pub trait Store: Send + Sync + 'static {
     /// Window, messaging limit, balance and idempotency checks, then the message, its charge
     /// and its dispatch job, all in one transaction.
     async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused>;
-    async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>>;
+    /// What the providers need for these messages (unknown ids are left out).
+    async fn outgoing(&self, message_ids: Vec<i64>) -> StoreResult<Vec<Outgoing>>;
     /// Which of these provider ids are already attached to a message.
     async fn known_sids(&self, sids: Vec<String>) -> StoreResult<Vec<String>>;
     /// Records a provider's answer to a dispatch job, and settles the job.

@@ -224,7 +224,15 @@ fn history_json(steps: &[StatusStep]) -> String {
     json_text(&steps)
 }
 
-pub fn outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>> {
+pub fn outgoing(c: &Connection, message_ids: &[i64]) -> StoreResult<Vec<Outgoing>> {
+    let mut found = Vec::with_capacity(message_ids.len());
+    for id in message_ids {
+        found.extend(one_outgoing(c, *id)?);
+    }
+    Ok(found)
+}
+
+fn one_outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>> {
     one(
         c,
         "SELECT m.id, s.provider, s.phone_number, m.recipient_phone, m.body, t.provider_ref, m.variables, \

@@ -351,8 +351,9 @@ impl Store for SqliteStore {
         self.write(move |c| messaging::record_send(c, &send)).await
     }
 
-    async fn outgoing(&self, message_id: i64) -> StoreResult<Option<Outgoing>> {
-        self.read(move |c| messaging::outgoing(c, message_id)).await
+    async fn outgoing(&self, message_ids: Vec<i64>) -> StoreResult<Vec<Outgoing>> {
+        self.read(move |c| messaging::outgoing(c, &message_ids))
+            .await
     }
 
     async fn known_sids(&self, sids: Vec<String>) -> StoreResult<Vec<String>> {
