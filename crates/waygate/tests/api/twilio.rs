@@ -547,3 +547,39 @@ async fn unconfigured_twilio_keeps_messages_in_the_outbox() {
     assert_eq!(reply.body["status"], "pending");
     assert_eq!(reply.body["message_sid"], Value::Null);
 }
+
+#[tokio::test]
+async fn wrong_credentials_keep_messages_waiting_instead_of_failing_them() {
+    let fake = FakeTwilio::start(FakeConfig::default()).await.unwrap();
+    let app = spawn_with(&format!(
+        "twilio_account_sid = {:?}\ntwilio_auth_token = \"not-the-token\"\ntwilio_api_base = {:?}\n",
+        fake.account_sid(),
+        fake.base_url()
+    ))
+    .await;
+    let t = twilio_tenant(&app).await;
+    let before = app.balance(&t).await;
+    let reply = app.send_template(&t, CUSTOMER).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], "pending");
+    assert_eq!(fake.create_requests(), 1);
+    assert!(fake.messages().is_empty());
+    let msg = app
+        .get(
+            &format!(
+                "/api/user/whatsapp/messages/{}",
+                reply.body["whatsapp_message_id"]
+            ),
+            &t.key,
+        )
+        .await
+        .body;
+    assert_eq!(
+        msg["status"], "pending",
+        "not failed: the configuration is at fault"
+    );
+    assert!(
+        (app.balance(&t).await - (before - 0.02)).abs() < 1e-9,
+        "still charged, not refunded"
+    );
+}

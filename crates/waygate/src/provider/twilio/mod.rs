@@ -178,6 +178,15 @@ impl Provider for Twilio {
                 followups: Vec::new(),
             });
         }
+        if status.as_u16() == 401 {
+            // Our credentials are wrong: the message is not at fault, so it waits in the
+            // outbox until an operator fixes the configuration.
+            tracing::error!("Twilio refused waygate's credentials (401); check twilio_account_sid and the auth token or API key");
+            return Err(ProviderError::Retryable {
+                reason: "Twilio refused the credentials (401)".into(),
+                retry_after: None,
+            });
+        }
         if status.as_u16() == 429 {
             return Err(ProviderError::Retryable {
                 reason: "Twilio answered 429 Too Many Requests".into(),
