@@ -49,7 +49,13 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 struct ReaderPool {
     path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Bounds the open read connections (each holds its own page cache), so a burst of
+    /// reads queues instead of opening a connection per request.
+    permits: tokio::sync::Semaphore,
 }
+
+/// Read connections kept at most.
+const READERS: usize = 8;
 
 fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -95,6 +101,7 @@ impl SqliteStore {
             readers: Arc::new(ReaderPool {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
+                permits: tokio::sync::Semaphore::new(READERS),
             }),
             _alive: alive,
         })
@@ -134,6 +141,12 @@ impl SqliteStore {
         &self,
         op: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match pool.idle.lock().map_err(|_| StoreError::Closed)?.pop() {
