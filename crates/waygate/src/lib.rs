@@ -46,6 +46,13 @@ fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (embedding); then ours only renders.
             let _ = metrics::set_global_recorder(recorder);
+            // Histograms keep raw samples until upkeep folds them in; without a scrape they
+            // would grow with every request.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
             handle
         })
         .clone()
