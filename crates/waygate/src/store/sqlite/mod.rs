@@ -43,8 +43,11 @@ pub struct SqliteStore {
     _alive: Arc<()>,
 }
 
+/// WAL frames (2 KiB each) after which the checkpointer makes the WAL start over.
+const RESTART_FRAMES: i64 = 32_768;
+
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 struct ReaderPool {
     path: std::path::PathBuf,
@@ -82,6 +85,8 @@ impl SqliteStore {
         migrate(&mut conn)?;
         // Checkpoints run on their own thread, so the writer never stops to copy pages.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the WAL starts over, give back the disk it grew to beyond 64 MiB.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let (tx, rx) = mpsc::channel::<WriteOp>();
         let spawn_error =
             |e: std::io::Error| StoreError::Corrupt(format!("cannot start a store thread: {e}"));
@@ -197,11 +202,20 @@ fn in_savepoint<T, E: From<StoreError>>(
 }
 
 /// Copies committed WAL frames into the database file while the writer goes on (PASSIVE
-/// never blocks it); the WAL starts over once a checkpoint has caught up.
+/// never blocks it). Under constant writes a passive checkpoint never quite catches up, and
+/// the WAL only starts over once one has, so past `RESTART_FRAMES` a RESTART checkpoint
+/// holds the writer for the few frames left and lets the next commit rewind the WAL.
 fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
     while alive.strong_count() > 0 {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+        let result = match passive {
+            Ok(frames) if frames > RESTART_FRAMES => {
+                conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+            }
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
         }
     }
