@@ -60,9 +60,17 @@ struct ReaderPool {
 /// Read connections kept at most.
 const READERS: usize = 8;
 
+/// Waits for a lock held by another connection (the checkpointer's RESTART, or another
+/// process) in 1 ms steps, for up to 10 s. SQLite's own busy timeout backs off to 100 ms
+/// sleeps, which turned a short checkpoint into a stall of hundreds of milliseconds.
+fn wait_briefly(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    attempt < 10_000
+}
+
 fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_handler(Some(wait_briefly))?;
     conn.execute_batch(
         // Small pages: most pages a send dirties are index leaves at random places, and each
         // is written to the WAL whole (measured: 2 KiB beats 4 KiB by a fifth).
