@@ -72,12 +72,18 @@ impl Worker {
         let jobs = self.store.claim_jobs(now, LEASE_MS, BATCH).await?;
         let count = jobs.len();
         // The messages behind send jobs, read in one go rather than one read per job.
-        let message_ids: Vec<i64> = jobs
-            .iter()
-            .filter(|job| job.kind == "send")
-            .filter_map(|job| serde_json::from_str::<MessageJob>(&job.payload).ok())
-            .map(|p| p.message_id)
+        // Each send job's message id, parsed once.
+        let jobs: Vec<(Job, Option<i64>)> = jobs
+            .into_iter()
+            .map(|job| {
+                let id = (job.kind == "send")
+                    .then(|| serde_json::from_str::<MessageJob>(&job.payload).ok())
+                    .flatten()
+                    .map(|p| p.message_id);
+                (job, id)
+            })
             .collect();
+        let message_ids: Vec<i64> = jobs.iter().filter_map(|(_, id)| *id).collect();
         let mut outgoing: HashMap<i64, Outgoing> = match message_ids.is_empty() {
             true => HashMap::new(),
             false => self
@@ -88,10 +94,8 @@ impl Worker {
                 .map(|o| (o.message_id, o))
                 .collect(),
         };
-        let runs = jobs.into_iter().map(|job| {
-            let message = serde_json::from_str::<MessageJob>(&job.payload)
-                .ok()
-                .and_then(|p| outgoing.remove(&p.message_id));
+        let runs = jobs.into_iter().map(|(job, id)| {
+            let message = id.and_then(|id| outgoing.remove(&id));
             self.execute(job, message)
         });
         futures_util::future::join_all(runs).await;

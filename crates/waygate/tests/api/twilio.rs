@@ -81,6 +81,26 @@ impl Setup {
             .collect()
     }
 
+    /// The messages of the conversation with the newest activity, oldest first.
+    async fn newest_conversation_messages(&self) -> Vec<Value> {
+        let page = self
+            .app
+            .get("/api/user/whatsapp/conversations", &self.t.key)
+            .await;
+        let conv = &page.body["data"][0]["id"];
+        let messages = self
+            .app
+            .get(
+                &format!("/api/user/whatsapp/conversations/{conv}/messages"),
+                &self.t.key,
+            )
+            .await;
+        messages.body["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Lets the reconcile delay pass and runs what is due.
     async fn later(&self, by: Duration) {
         self.app.advance(by);
@@ -167,19 +187,8 @@ async fn synchronous_rejection_fails_refunds_and_answers_twilio_error() {
     assert_eq!(reply.body["error_code"], "TWILIO_ERROR_21655");
     assert!(reply.body["error"].as_str().unwrap().len() > 5);
     assert_eq!(s.app.balance(&s.t).await, before, "refunded");
-    let page = s
-        .app
-        .get("/api/user/whatsapp/conversations", &s.t.key)
-        .await;
-    let conv = &page.body["data"][0]["id"];
-    let messages = s
-        .app
-        .get(
-            &format!("/api/user/whatsapp/conversations/{conv}/messages"),
-            &s.t.key,
-        )
-        .await;
-    let msg = &messages.body["data"][0];
+    let messages = s.newest_conversation_messages().await;
+    let msg = &messages[0];
     assert_eq!(msg["status"], "failed");
     assert_eq!(msg["error_code"], 21655);
     s.later(Duration::from_secs(3600)).await;
@@ -372,23 +381,8 @@ async fn forged_or_unsigned_webhooks_are_refused_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(forged_in.status(), 403);
-    let convs = s
-        .app
-        .get("/api/user/whatsapp/conversations", &s.t.key)
-        .await;
-    let conv = &convs.body["data"][0]["id"];
-    let messages = s
-        .app
-        .get(
-            &format!("/api/user/whatsapp/conversations/{conv}/messages"),
-            &s.t.key,
-        )
-        .await;
-    assert_eq!(
-        messages.body["data"].as_array().unwrap().len(),
-        1,
-        "no inbound stored"
-    );
+    let messages = s.newest_conversation_messages().await;
+    assert_eq!(messages.len(), 1, "no inbound stored");
 }
 
 #[tokio::test]
