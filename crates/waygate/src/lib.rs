@@ -120,6 +120,7 @@ impl App {
         run_jobs: bool,
     ) -> anyhow::Result<()> {
         let runner = run_jobs.then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
+        tokio::spawn(self.state.services.clone().watch_directory(stop.clone()));
         let router = http::router(self.state);
         let shutdown = stop.clone();
         axum::serve(listener, router)

@@ -1,5 +1,8 @@
 //! Random identifiers and credentials.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -38,16 +41,43 @@ pub fn event_id() -> String {
     format!("evt_{}", hex::encode(random_bytes::<12>()))
 }
 
+/// Identifiers that must be unique but need not be secret: a random per-process prefix and
+/// a counter, so that making one costs no system call.
+struct Sequence {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+static SEQUENCE: LazyLock<Sequence> = LazyLock::new(|| Sequence {
+    prefix: u64::from_le_bytes(random_bytes::<8>()),
+    next: AtomicU64::new(0),
+});
+
+fn next_in_sequence() -> (u64, u64) {
+    (
+        SEQUENCE.prefix,
+        SEQUENCE.next.fetch_add(1, Ordering::Relaxed),
+    )
+}
+
 /// A Twilio-shaped message SID: `SM` + 32 hex digits. The first 12 digits are the time in
 /// milliseconds, so that new SIDs land at the end of the SID index instead of on a random
-/// page of it (the rest is random).
+/// page of it; the other 20 are the process's random prefix and a counter.
 pub fn message_sid() -> String {
     let millis = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let (prefix, n) = next_in_sequence();
     format!(
-        "SM{:012x}{}",
+        "SM{:012x}{:08x}{:012x}",
         millis & 0xffff_ffff_ffff,
-        hex::encode(random_bytes::<10>())
+        prefix & 0xffff_ffff,
+        n & 0xffff_ffff_ffff
     )
+}
+
+/// An `x-request-id` for a request that came without one.
+pub fn request_id() -> String {
+    let (prefix, n) = next_in_sequence();
+    format!("{prefix:016x}{n:016x}")
 }
 
 /// Uniform jitter in [0, max_ms).
@@ -72,6 +102,9 @@ mod tests {
         let sid = message_sid();
         assert!(sid.starts_with("SM") && sid.len() == 34);
         assert!(sid[2..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(sid, message_sid());
+        assert_eq!(request_id().len(), 32);
+        assert_ne!(request_id(), request_id());
         let secret = new_webhook_secret();
         let raw = base64::engine::general_purpose::STANDARD
             .decode(secret.strip_prefix("whsec_").unwrap())

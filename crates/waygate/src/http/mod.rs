@@ -6,6 +6,7 @@ mod docs_page;
 pub mod error;
 mod query;
 pub mod ratelimit;
+mod request_metrics;
 mod routes;
 mod schemas;
 
@@ -18,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -132,20 +135,29 @@ async fn method_not_allowed() -> Response {
 
 /// Counts requests by route and status, and times them.
 async fn record_metrics(State(_): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("waygate_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("waygate_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    request_metrics::record(
+        route.as_ref().map_or("unmatched", |p| p.as_str()),
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
+}
+
+/// Request ids from `secrets::request_id` (a UUID costs a system call for its randomness).
+#[derive(Clone, Copy)]
+struct NextRequestId;
+
+impl MakeRequestId for NextRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        axum::http::HeaderValue::from_str(&crate::secrets::request_id())
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -177,7 +189,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(NextRequestId))
         .with_state(state)
 }
 

@@ -83,7 +83,7 @@ impl Services {
         match self.store.revoke_api_key(id, self.clock.now_ms()).await? {
             true => {
                 // Which hash belonged to this key is not known here: drop them all.
-                self.cache.keys.clear();
+                self.cache.clear_all();
                 Ok(())
             }
             false => Err(ServiceError::NotFound),

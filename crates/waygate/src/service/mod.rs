@@ -37,9 +37,10 @@ impl Services {
         if let Some(user) = self.cache.keys.get(&hash) {
             return Ok(Some(user));
         }
+        let read_at = self.cache.generation();
         let user = self.store.user_for_key(hash.clone()).await?;
         if let Some(user) = user {
-            self.cache.keys.put(hash, user);
+            self.cache.keys.put(read_at, hash, user);
         }
         Ok(user)
     }
@@ -48,9 +49,10 @@ impl Services {
         if let Some(sender) = self.cache.senders.get(&id) {
             return Ok(Some(sender));
         }
+        let read_at = self.cache.generation();
         let sender = self.store.get_sender(id).await?;
         if let Some(sender) = &sender {
-            self.cache.senders.put(id, sender.clone());
+            self.cache.senders.put(read_at, id, sender.clone());
         }
         Ok(sender)
     }
@@ -59,10 +61,28 @@ impl Services {
         if let Some(template) = self.cache.templates.get(&id) {
             return Ok(Some(template));
         }
+        let read_at = self.cache.generation();
         let template = self.store.get_template(id).await?;
         if let Some(template) = &template {
-            self.cache.templates.put(id, template.clone());
+            self.cache.templates.put(read_at, id, template.clone());
         }
         Ok(template)
+    }
+
+    /// Keeps the read cache in step with changes other processes make, until `stop`.
+    pub async fn watch_directory(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            match self.store.directory_version().await {
+                Ok(version) => self.cache.observe_version(version),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the directory version; clearing the read cache");
+                    self.cache.clear_all();
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(cache::POLL_EVERY) => {}
+            }
+        }
     }
 }

@@ -240,50 +240,60 @@ impl Services {
             template_opens: self.config.window_template_opens,
         };
 
-        let (recorded_tx, recorded_rx) = oneshot::channel();
-        let (outcome_tx, outcome_rx) = oneshot::channel();
-        let store = self.store.clone();
-        let worker = self.worker.clone();
-        tokio::spawn(async move {
-            let result = store.record_send(send).await;
-            let job = result
-                .as_ref()
-                .ok()
-                .and_then(|r| r.job_id.map(|job| (job, r.message_id)));
-            let _ = recorded_tx.send(result);
-            if let Some((job_id, message_id)) = job {
-                outgoing.message_id = message_id;
-                let _ = outcome_tx.send(worker.dispatch(job_id, &outgoing, 0).await);
+        let (recorded, message_sid, status) = match inline_answer {
+            // Nothing left to dispatch: once the writer has the operation it commits it,
+            // whether or not this request is still waiting.
+            Some((sid, status)) => (self.store.record_send(send).await, Some(sid), status),
+            None => {
+                let (recorded_tx, recorded_rx) = oneshot::channel();
+                let (outcome_tx, outcome_rx) = oneshot::channel();
+                let store = self.store.clone();
+                let worker = self.worker.clone();
+                tokio::spawn(async move {
+                    let result = store.record_send(send).await;
+                    let job = result
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| r.job_id.map(|job| (job, r.message_id)));
+                    let _ = recorded_tx.send(result);
+                    if let Some((job_id, message_id)) = job {
+                        outgoing.message_id = message_id;
+                        let _ = outcome_tx.send(worker.dispatch(job_id, &outgoing, 0).await);
+                    }
+                });
+                let recorded = recorded_rx.await.map_err(|_| StoreError::Closed)?;
+                if recorded.is_err() {
+                    (recorded, None, String::new())
+                } else {
+                    let wait = Duration::from_millis(self.config.send_wait_ms);
+                    let (sid, status) = match tokio::time::timeout(wait, outcome_rx).await {
+                        Ok(Ok(Ok(DispatchOutcome::Accepted { sid, status }))) => {
+                            (Some(sid), status)
+                        }
+                        Ok(Ok(Ok(DispatchOutcome::Rejected { code, message }))) => {
+                            return Err(ServiceError::ProviderRejected {
+                                provider: provider_kind,
+                                code,
+                                message,
+                            })
+                        }
+                        Ok(Ok(Err(e))) => {
+                            tracing::error!(error = %e, "cannot record a dispatch; the job will run again");
+                            (None, "pending".to_string())
+                        }
+                        // Still with the provider, or waiting in the outbox.
+                        Ok(Ok(Ok(DispatchOutcome::Pending))) | Ok(Err(_)) | Err(_) => {
+                            (None, "pending".to_string())
+                        }
+                    };
+                    (recorded, sid, status)
+                }
             }
-        });
-        let recorded = match recorded_rx.await.map_err(|_| StoreError::Closed)? {
+        };
+        let recorded = match recorded {
             Ok(recorded) => recorded,
             Err(SendRefused::Replay(replay)) => return Ok(SendReply::Replayed(replay)),
             Err(refused) => return Err(self.refused(refused)),
-        };
-        let (message_sid, status) = match inline_answer {
-            Some((sid, status)) => (Some(sid), status),
-            None => {
-                let wait = Duration::from_millis(self.config.send_wait_ms);
-                match tokio::time::timeout(wait, outcome_rx).await {
-                    Ok(Ok(Ok(DispatchOutcome::Accepted { sid, status }))) => (Some(sid), status),
-                    Ok(Ok(Ok(DispatchOutcome::Rejected { code, message }))) => {
-                        return Err(ServiceError::ProviderRejected {
-                            provider: provider_kind,
-                            code,
-                            message,
-                        })
-                    }
-                    Ok(Ok(Err(e))) => {
-                        tracing::error!(error = %e, "cannot record a dispatch; the job will run again");
-                        (None, "pending".to_string())
-                    }
-                    // Still with the provider, or waiting in the outbox.
-                    Ok(Ok(Ok(DispatchOutcome::Pending))) | Ok(Err(_)) | Err(_) => {
-                        (None, "pending".to_string())
-                    }
-                }
-            }
         };
         let session_status = freeform.then(|| {
             session_status(

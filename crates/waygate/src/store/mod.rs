@@ -243,6 +243,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<ApiKeyRecord>>;
     async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool>;
     async fn user_for_key(&self, hash: Vec<u8>) -> StoreResult<Option<i64>>;
+    /// Moves whenever an API key, sender or template changes, whichever process changed it.
+    async fn directory_version(&self) -> StoreResult<i64>;
 
     async fn create_sender(
         &self,

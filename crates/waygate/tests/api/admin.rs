@@ -215,9 +215,34 @@ async fn command_line_admin_creates_a_working_tenant() {
         .json()
         .await
         .unwrap();
-    stop.cancel();
     assert_eq!(me["name"], "Zoë");
     assert_eq!(me["total_balance"], json!(2.5));
+
+    // A key revoked from the command line (another process) stops working on the running
+    // server, although the server had it cached: it polls the directory version each second.
+    let key_id = key["id"].as_i64().unwrap().to_string();
+    let revoked = waygate(dir.path(), &["admin", "revoke-api-key", "--id", &key_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let mut status = reqwest::StatusCode::OK;
+    for _ in 0..50 {
+        status = reqwest::Client::new()
+            .get(format!("{base}/api/user/me"))
+            .bearer_auth(key["key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
 }
 
 #[test]

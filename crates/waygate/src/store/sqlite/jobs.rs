@@ -4,7 +4,7 @@ use rusqlite::{params, Connection};
 
 use super::rows::all;
 use crate::model::Job;
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 
 /// Hand a recorded message to its provider.
 pub const SEND: &str = "send";
@@ -14,17 +14,24 @@ pub const STATUS: &str = "status";
 /// Deliver one event to one webhook subscription.
 pub const WEBHOOK: &str = "webhook";
 
+/// Payloads are written straight to JSON text (no `serde_json::Value` on the way: on the
+/// send path that detour cost a tenth of the writer's time).
+fn payload_text(payload: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(payload)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a job payload: {e}")))
+}
+
 pub fn enqueue(
     c: &Connection,
     kind: &str,
-    payload: &serde_json::Value,
+    payload: &impl serde::Serialize,
     run_at: i64,
     now: i64,
 ) -> StoreResult<i64> {
     c.prepare_cached(
         "INSERT INTO jobs (kind, payload, run_at, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![kind, payload.to_string(), run_at, now])?;
+    .execute(params![kind, payload_text(payload)?, run_at, now])?;
     Ok(c.last_insert_rowid())
 }
 
@@ -63,10 +70,10 @@ pub fn reschedule(
     c: &Connection,
     id: i64,
     run_at: i64,
-    payload: &serde_json::Value,
+    payload: &impl serde::Serialize,
 ) -> StoreResult<()> {
     c.prepare_cached("UPDATE jobs SET run_at = ?2, payload = ?3, attempts = 0 WHERE id = ?1")?
-        .execute(params![id, run_at, payload.to_string()])?;
+        .execute(params![id, run_at, payload_text(payload)?])?;
     Ok(())
 }
 

@@ -30,16 +30,7 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
             return Err(SendRefused::Replay(replay));
         }
     }
-    // The window matters to freeform sends and to senders with a messaging limit; other
-    // template sends skip the lookup.
-    let window_matters = s
-        .template
-        .as_ref()
-        .is_none_or(|t| t.messaging_limit.is_some());
-    let existing = match window_matters {
-        true => conversation(c, s.sender_id, &s.recipient)?,
-        false => None,
-    };
+    let existing = conversation(c, s.sender_id, &s.recipient)?;
     let open = existing
         .as_ref()
         .is_some_and(|conv| window_open(conv, s.template_opens, s.now));
@@ -59,20 +50,7 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
     };
     // An accepted template send opens (or extends) the window.
     let opens_window = (s.template.is_some() && accepted.is_some()).then_some(s.now);
-    let conversation = one(
-        c,
-        &format!(
-            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
-             last_template_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5) \
-             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET last_message_at = excluded.last_message_at, \
-             customer_name = COALESCE(excluded.customer_name, customer_name), \
-             last_template_at = COALESCE(excluded.last_template_at, last_template_at) \
-             RETURNING {CONVERSATION_COLUMNS}"
-        ),
-        params![s.user_id, s.sender_id, s.recipient, s.recipient_name, s.now, opens_window],
-        rows::conversation,
-    )?
-    .ok_or(StoreError::Corrupt("conversation upsert returned nothing".into()))?;
+    let conversation = touch_conversation(c, s, existing, opens_window)?;
 
     let mut steps = vec![StatusStep {
         status: MessageStatus::Pending.as_str().into(),
@@ -192,6 +170,51 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
     })
 }
 
+/// Creates the conversation, or records this send's activity on it. A plain insert or update
+/// inside the writer's transaction: an upsert with `RETURNING` built a temporary table for
+/// every send (a quarter of the writer's instructions).
+fn touch_conversation(
+    c: &Connection,
+    s: &NewSend,
+    existing: Option<Conversation>,
+    opens_window: Option<i64>,
+) -> StoreResult<Conversation> {
+    match existing {
+        Some(mut conversation) => {
+            c.prepare_cached(
+                "UPDATE conversations SET last_message_at = ?2, customer_name = COALESCE(?3, customer_name), \
+                 last_template_at = COALESCE(?4, last_template_at) WHERE id = ?1",
+            )?
+            .execute(params![conversation.id, s.now, s.recipient_name, opens_window])?;
+            conversation.last_message_at = s.now;
+            if s.recipient_name.is_some() {
+                conversation.customer_name = s.recipient_name.clone();
+            }
+            if opens_window.is_some() {
+                conversation.last_template_at = opens_window;
+            }
+            Ok(conversation)
+        }
+        None => {
+            c.prepare_cached(
+                "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
+                 last_template_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+            )?
+            .execute(params![s.user_id, s.sender_id, s.recipient, s.recipient_name, s.now, opens_window])?;
+            Ok(Conversation {
+                id: c.last_insert_rowid(),
+                user_id: s.user_id,
+                sender_id: s.sender_id,
+                recipient_phone: s.recipient.clone(),
+                customer_name: s.recipient_name.clone(),
+                last_message_at: s.now,
+                last_customer_message_at: None,
+                last_template_at: opens_window,
+            })
+        }
+    }
+}
+
 fn check_messaging_limit(
     c: &Connection,
     sender_id: i64,
@@ -290,13 +313,7 @@ fn schedule_followups(
         message_id,
         steps: steps.to_vec(),
     };
-    jobs::enqueue(
-        c,
-        jobs::STATUS,
-        &serde_json::to_value(&job).unwrap_or_default(),
-        first.at,
-        now,
-    )?;
+    jobs::enqueue(c, jobs::STATUS, &job, first.at, now)?;
     Ok(())
 }
 
@@ -385,12 +402,7 @@ fn apply_first_step(c: &Connection, job_id: i64, mut job: StatusSteps) -> StoreR
     }
     match job.steps.first().map(|next| next.at) {
         None => jobs::complete(c, job_id),
-        Some(next_at) => jobs::reschedule(
-            c,
-            job_id,
-            next_at,
-            &serde_json::to_value(&job).unwrap_or_default(),
-        ),
+        Some(next_at) => jobs::reschedule(c, job_id, next_at, &job),
     }
 }
 
@@ -607,6 +619,10 @@ pub fn idempotent_replay(
     Ok(Some(Replay::InFlight(Box::new(message))))
 }
 
+static CONVERSATION_BY_PAIR: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE sender_id = ?1 AND recipient_phone = ?2")
+});
+
 pub fn conversation(
     c: &Connection,
     sender_id: i64,
@@ -614,7 +630,7 @@ pub fn conversation(
 ) -> StoreResult<Option<Conversation>> {
     one(
         c,
-        &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE sender_id = ?1 AND recipient_phone = ?2"),
+        &CONVERSATION_BY_PAIR,
         params![sender_id, recipient],
         rows::conversation,
     )

@@ -26,6 +26,7 @@ use super::*;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_provider_fields.sql"),
+    include_str!("migrations/003_directory_version.sql"),
 ];
 /// Most operations one transaction carries; bounds the latency one commit adds.
 const MAX_BATCH: usize = 1024;
@@ -300,6 +301,14 @@ impl Store for SqliteStore {
 
     async fn user_for_key(&self, hash: Vec<u8>) -> StoreResult<Option<i64>> {
         self.read(move |c| tenants::user_for_key(c, &hash)).await
+    }
+
+    async fn directory_version(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT version FROM directory_version")?
+                .query_row([], |r| r.get(0))?)
+        })
+        .await
     }
 
     async fn create_sender(
