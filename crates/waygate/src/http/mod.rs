@@ -44,7 +44,11 @@ pub struct AppState {
 
 impl AppState {
     /// The tenant's sender, or SENDER_NOT_FOUND (also for another tenant's sender).
-    pub async fn owned_sender(&self, tenant: Tenant, id: Option<i64>) -> Result<Sender, ApiError> {
+    pub async fn owned_sender(
+        &self,
+        tenant: Tenant,
+        id: Option<i64>,
+    ) -> Result<Arc<Sender>, ApiError> {
         let Some(id) = id else {
             return Err(ServiceError::SenderNotFound.into());
         };

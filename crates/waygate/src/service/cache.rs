@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::model::{Sender, Template};
@@ -80,8 +80,9 @@ impl Generation<'_> {
 pub struct ReadCache {
     /// API key hash → user id (only keys that exist; unknown keys are not remembered).
     pub keys: TtlCache<Vec<u8>, i64>,
-    pub senders: TtlCache<i64, Sender>,
-    pub templates: TtlCache<i64, Template>,
+    /// Shared, so that a hit costs a reference count rather than a copy of every string.
+    pub senders: TtlCache<i64, Arc<Sender>>,
+    pub templates: TtlCache<i64, Arc<Template>>,
     clears: AtomicU64,
     /// The directory version the entries agree with (`None` until first read).
     version: Mutex<Option<i64>>,
@@ -122,7 +123,9 @@ mod tests {
     fn remembers_and_forgets() {
         let cache = ReadCache::default();
         assert!(cache.senders.get(&1).is_none());
-        cache.senders.put(cache.generation(), 1, sender(1));
+        cache
+            .senders
+            .put(cache.generation(), 1, Arc::new(sender(1)));
         assert_eq!(cache.senders.get(&1).map(|s| s.id), Some(1));
         cache.senders.forget(&1);
         assert!(cache.senders.get(&1).is_none());

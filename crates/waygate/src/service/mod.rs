@@ -45,24 +45,24 @@ impl Services {
         Ok(user)
     }
 
-    pub async fn sender(&self, id: i64) -> Result<Option<Sender>, ServiceError> {
+    pub async fn sender(&self, id: i64) -> Result<Option<Arc<Sender>>, ServiceError> {
         if let Some(sender) = self.cache.senders.get(&id) {
             return Ok(Some(sender));
         }
         let read_at = self.cache.generation();
-        let sender = self.store.get_sender(id).await?;
+        let sender = self.store.get_sender(id).await?.map(Arc::new);
         if let Some(sender) = &sender {
             self.cache.senders.put(read_at, id, sender.clone());
         }
         Ok(sender)
     }
 
-    pub async fn template(&self, id: i64) -> Result<Option<Template>, ServiceError> {
+    pub async fn template(&self, id: i64) -> Result<Option<Arc<Template>>, ServiceError> {
         if let Some(template) = self.cache.templates.get(&id) {
             return Ok(Some(template));
         }
         let read_at = self.cache.generation();
-        let template = self.store.get_template(id).await?;
+        let template = self.store.get_template(id).await?.map(Arc::new);
         if let Some(template) = &template {
             self.cache.templates.put(read_at, id, template.clone());
         }

@@ -12,6 +12,8 @@ use waygate_core::template::{render_with, TemplateBody};
 use waygate_core::window::SessionStatus;
 
 use super::{ServiceError, Services};
+use std::sync::Arc;
+
 use crate::jobs::DispatchOutcome;
 use crate::model::{Sender, SenderStatus, Template, TemplateStatus};
 use crate::store::{
@@ -22,7 +24,7 @@ use crate::views::session_status;
 /// A send that passed every check made before the store.
 struct Prepared {
     user_id: i64,
-    sender: Sender,
+    sender: Arc<Sender>,
     recipient: E164,
     recipient_name: Option<String>,
     /// `None` for a freeform message.
@@ -72,7 +74,7 @@ impl Services {
         user_id: i64,
         sender_id: i64,
         freeform: bool,
-    ) -> Result<Sender, ServiceError> {
+    ) -> Result<Arc<Sender>, ServiceError> {
         let sender = self
             .sender(sender_id)
             .await?
@@ -91,7 +93,7 @@ impl Services {
         &self,
         sender: &Sender,
         template_id: i64,
-    ) -> Result<Template, ServiceError> {
+    ) -> Result<Arc<Template>, ServiceError> {
         let template = self
             .template(template_id)
             .await?
@@ -150,7 +152,7 @@ impl Services {
                 variables: rendered.values.clone(),
                 messaging_limit: sender.messaging_limit,
             }),
-            template_ref: template.provider_ref,
+            template_ref: template.provider_ref.clone(),
             body: rendered.text,
             price,
             idem,
