@@ -163,10 +163,11 @@ pub struct ScheduledStatus {
     pub error_message: Option<String>,
 }
 
-/// The payload of a status job: the steps still to come, the first one next.
+/// The payload of a status job: messages that walk through the same steps together (those
+/// accepted in one transaction), and the steps still to come, the first one next.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StatusSteps {
-    pub message_id: i64,
+    pub message_ids: Vec<i64>,
     pub steps: Vec<ScheduledStatus>,
 }
 

@@ -262,6 +262,32 @@ impl TestApp {
         .await
     }
 
+    /// A valid template send from `t` to `to` at 0.02, for calling the store directly.
+    pub fn new_send(
+        &self,
+        t: &Tenant,
+        to: &str,
+        dispatch: waygate::store::Dispatch,
+    ) -> waygate::store::NewSend {
+        waygate::store::NewSend {
+            user_id: t.user_id,
+            sender_id: t.sender_id,
+            recipient: to.into(),
+            recipient_name: None,
+            template: Some(waygate::store::TemplateSend {
+                template_id: t.template_id,
+                variables: vec!["Ada".into(), "1".into()],
+                messaging_limit: None,
+            }),
+            body: "Hello Ada, your code is 1.".into(),
+            price: waygate_core::money::Money::from_micros(20_000),
+            idempotency: None,
+            now: self.clock.now_ms(),
+            dispatch,
+            template_opens: true,
+        }
+    }
+
     pub async fn balance(&self, t: &Tenant) -> f64 {
         self.get("/api/user/me", &t.key).await.body["total_balance"]
             .as_f64()

@@ -138,3 +138,41 @@ async fn idempotent_send_charges_once() {
     assert_eq!(s4, 200);
     assert_ne!(b4["message_id"], b1["message_id"]);
 }
+
+/// The send path runs without a savepoint: a send that fails after its first write (here, a
+/// provider id already taken) must undo its whole batch, charge included.
+#[tokio::test]
+async fn a_send_that_fails_after_writing_leaves_nothing_behind() {
+    use waygate::store::{Dispatch, SendRefused};
+    use waygate_core::status::MessageStatus;
+
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let send = |to: &str| {
+        let taken = Dispatch::Accepted {
+            sid: "SM00000000000000000000000000000042".into(),
+            status: MessageStatus::Queued,
+            followups: Vec::new(),
+        };
+        app.new_send(&t, to, taken)
+    };
+    let store = &app.worker.store;
+    store.record_send(send("+14155551234")).await.unwrap();
+    let again = store.record_send(send("+14155554321")).await;
+    assert!(matches!(again, Err(SendRefused::Store(_))), "{again:?}");
+    assert!((app.balance(&t).await - 9.98).abs() < 1e-9, "charged once");
+    let conversations = app
+        .get(
+            "/api/user/whatsapp/conversations?recipient_phone=%2B14155554321",
+            &t.key,
+        )
+        .await;
+    assert_eq!(
+        conversations.body["data"],
+        json!([]),
+        "no conversation left behind"
+    );
+    // The writer goes on: the next send commits.
+    let next = app.send_template(&t, "+14155557777").await;
+    assert_eq!(next.status, 200, "{}", next.body);
+}

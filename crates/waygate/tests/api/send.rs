@@ -43,8 +43,7 @@ async fn template_send_goes_through_the_simulator_to_read() {
 
 #[tokio::test]
 async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
-    use waygate::store::{Dispatch, NewSend, TemplateSend};
-    use waygate_core::money::Money;
+    use waygate::store::Dispatch;
 
     let app = spawn_app().await;
     let t = app.tenant().await;
@@ -52,25 +51,13 @@ async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
     let recorded = app
         .worker
         .store
-        .record_send(NewSend {
-            user_id: t.user_id,
-            sender_id: t.sender_id,
-            recipient: "+14155551234".into(),
-            recipient_name: None,
-            template: Some(TemplateSend {
-                template_id: t.template_id,
-                variables: vec!["Ada".into(), "1".into()],
-                messaging_limit: None,
-            }),
-            body: "Hello Ada, your code is 1.".into(),
-            price: Money::from_micros(20_000),
-            idempotency: None,
-            now: app.clock.now_ms(),
-            dispatch: Dispatch::Queue {
+        .record_send(app.new_send(
+            &t,
+            "+14155551234",
+            Dispatch::Queue {
                 lease_ms: waygate::jobs::LEASE_MS,
             },
-            template_opens: true,
-        })
+        ))
         .await
         .unwrap();
     let path = format!("/api/user/whatsapp/messages/{}", recorded.message_id);

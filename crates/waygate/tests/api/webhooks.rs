@@ -252,3 +252,119 @@ async fn subscriptions_are_validated_listed_and_deleted() {
         json!([])
     );
 }
+
+/// The `message.status` events a receiver got, as (message id, status) in arrival order.
+fn status_events(hook: &Receiver) -> Vec<(i64, String)> {
+    hook.deliveries()
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
+        .filter(|e| e["type"] == "message.status")
+        .map(|e| {
+            let data = &e["data"];
+            (
+                data["id"].as_i64().unwrap(),
+                data["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Sends accepted in the same transactions share status jobs; each message still walks its
+/// own schedule, each subscriber hears of each step once, and a subscription made or removed
+/// between steps takes effect at the next step.
+#[tokio::test]
+async fn concurrent_sends_each_walk_their_own_schedule_with_events_to_current_subscribers() {
+    let app = spawn_with("rate_limit_per_second = 100\n").await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let hook_a = receiver(0).await;
+    let sub_a = subscribe(&app, &a, &hook_a.url, json!(["message.status"])).await;
+    // Recipients ending in 0000 are unreachable: queued, then undelivered with a refund.
+    let to = |i: usize| match i % 3 {
+        0 => format!("+1{}5550000", [212, 310, 415, 646][i / 3]),
+        _ => format!("+1415555{:04}", 1000 + i),
+    };
+    let sends = (0..12).map(|i| {
+        let (app, tenant, to) = (&app, if i % 2 == 0 { &a } else { &b }, to(i));
+        async move { (i, app.send_template(tenant, &to).await) }
+    });
+    let mut ids = [Vec::new(), Vec::new()];
+    let mut unreachable = std::collections::HashSet::new();
+    for (i, reply) in futures_util::future::join_all(sends).await {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let id = reply.body["message_id"].as_i64().unwrap();
+        ids[i % 2].push(id);
+        if i % 3 == 0 {
+            unreachable.insert(id);
+        }
+    }
+    app.run_jobs().await;
+    let hook_b = receiver(0).await;
+    // b subscribes after its messages were queued: it hears of their next steps.
+    subscribe(&app, &b, &hook_b.url, json!(["message.status"])).await;
+    for _ in 0..3 {
+        app.advance(Duration::from_millis(1000));
+        app.run_jobs().await;
+    }
+
+    let expected = |id: i64, from_queued: bool| -> Vec<&str> {
+        let steps: &[&str] = if unreachable.contains(&id) {
+            &["queued", "undelivered"]
+        } else {
+            &["queued", "sent", "delivered", "read"]
+        };
+        steps[usize::from(!from_queued)..].to_vec()
+    };
+    for (tenant, hook, mine, from_queued) in
+        [(&a, &hook_a, &ids[0], true), (&b, &hook_b, &ids[1], false)]
+    {
+        let events = status_events(hook);
+        for id in mine {
+            let heard: Vec<&str> = events
+                .iter()
+                .filter(|(m, _)| m == id)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            assert_eq!(heard, expected(*id, from_queued), "message {id}");
+            let msg = app
+                .get(&format!("/api/user/whatsapp/messages/{id}"), &tenant.key)
+                .await;
+            let history: Vec<&str> = msg.body["status_history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["status"].as_str().unwrap())
+                .collect();
+            assert_eq!(history[0], "pending");
+            assert_eq!(history[1..], expected(*id, true)[..], "message {id}");
+        }
+        assert_eq!(
+            events.len(),
+            mine.iter()
+                .map(|id| expected(*id, from_queued).len())
+                .sum::<usize>()
+        );
+        // Six sends at 0.02 each; the two unreachable ones refunded.
+        assert!((app.balance(tenant).await - (10.0 - 4.0 * 0.02)).abs() < 1e-9);
+    }
+
+    // Unsubscribed between steps: a's next message is heard of only until then.
+    let heard_before = status_events(&hook_a).len();
+    let late = app.send_template(&a, "+14155559999").await;
+    app.run_jobs().await;
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/user/webhooks/{}", sub_a["id"]),
+            Some(&a.key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    app.advance(Duration::from_secs(10));
+    app.run_jobs().await;
+    let late_id = late.body["message_id"].as_i64().unwrap();
+    assert_eq!(
+        status_events(&hook_a)[heard_before..],
+        [(late_id, "queued".to_string())]
+    );
+}

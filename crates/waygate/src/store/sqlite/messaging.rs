@@ -1,5 +1,7 @@
 //! Conversations, messages, charges and refunds: the send path and the status path.
 
+use std::cell::RefCell;
+
 use rusqlite::{params, Connection};
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
@@ -7,7 +9,7 @@ use waygate_core::time::from_millis;
 use waygate_core::window::{expires_at, Session};
 
 use super::rows::{self, all, one, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
-use super::{jobs, tenants, webhooks};
+use super::{jobs, tenants, webhooks, WriterState};
 use crate::model::*;
 use crate::store::*;
 
@@ -23,7 +25,14 @@ pub fn window_open(conversation: &Conversation, template_opens: bool, now: i64) 
     Session::of(expiry, from_millis(now)).is_open()
 }
 
-pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefused> {
+/// Records an accepted send with its charge, conversation, events and idempotency key. Every
+/// refusal comes before the first write (the balance moves first, and only if it can), so
+/// this runs without a savepoint of its own: see `SqliteStore::write_unguarded`.
+pub fn record_send(
+    c: &Connection,
+    w: &WriterState,
+    s: &NewSend,
+) -> Result<SendRecorded, SendRefused> {
     if let Some(idem) = &s.idempotency {
         if let Some(replay) = idempotent_replay(c, s.user_id, &idem.key, &idem.request_hash, s.now)?
         {
@@ -42,6 +51,13 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
             }
         }
         _ => {}
+    }
+
+    let charge = Money::ZERO
+        .checked_sub(s.price)
+        .ok_or(SendRefused::InsufficientBalance)?;
+    if s.price > Money::ZERO && !tenants::move_balance(c, s.user_id, charge)? {
+        return Err(SendRefused::InsufficientBalance);
     }
 
     let accepted = match &s.dispatch {
@@ -92,20 +108,15 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
     let message_id = c.last_insert_rowid();
 
     if s.price > Money::ZERO {
-        let negative = Money::ZERO
-            .checked_sub(s.price)
-            .ok_or(SendRefused::InsufficientBalance)?;
-        if !tenants::post_entry(
-            c,
-            s.user_id,
-            "charge",
-            negative,
-            Some(message_id),
-            None,
-            s.now,
-        )? {
-            return Err(SendRefused::InsufficientBalance);
-        }
+        let entry = tenants::Entry {
+            user_id: s.user_id,
+            kind: "charge",
+            amount: charge,
+            message_id: Some(message_id),
+            reference: None,
+            at: s.now,
+        };
+        tenants::record_entry(c, &entry)?;
     }
     let counts_for_limit = s
         .template
@@ -127,8 +138,7 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
             s.now + lease_ms,
             s.now,
         )?),
-        Dispatch::Accepted { followups, .. } => {
-            schedule_followups(c, message_id, followups, s.now)?;
+        Dispatch::Accepted { .. } => {
             let message = Message {
                 id: message_id,
                 conversation_id: conversation.id,
@@ -148,9 +158,14 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
                 media: Vec::new(),
                 button_payload: None,
             };
-            webhooks::enqueue_event(c, s.user_id, webhooks::MESSAGE_STATUS, s.now, || {
-                Ok(message)
-            })?;
+            webhooks::enqueue_event(
+                c,
+                &w.subscriptions,
+                s.user_id,
+                webhooks::MESSAGE_STATUS,
+                s.now,
+                || Ok(message),
+            )?;
             None
         }
     };
@@ -162,6 +177,10 @@ pub fn record_send(c: &Connection, s: &NewSend) -> Result<SendRecorded, SendRefu
         .map_err(StoreError::from)?
         .execute(params![s.user_id, idem.key, idem.request_hash, message_id, s.now])
         .map_err(StoreError::from)?;
+    }
+    // Last, once nothing can fail: the promise outlives a rolled-back savepoint.
+    if let Dispatch::Accepted { followups, .. } = &s.dispatch {
+        w.followups.promise(message_id, followups, s.now);
     }
     Ok(SendRecorded {
         conversation,
@@ -299,26 +318,84 @@ pub fn known_sids(c: &Connection, sids: &[String]) -> StoreResult<Vec<String>> {
     Ok(known)
 }
 
-/// One job walks a message through the statuses its provider promised, one step at a time.
-fn schedule_followups(
-    c: &Connection,
+/// Status steps that providers promised for messages accepted in the open transaction.
+/// They are written just before COMMIT as one job per sequence of statuses, so a batch of
+/// sends costs one job row, and each step is applied to all its messages at once (one job
+/// per message cost more writer time than the send itself).
+#[derive(Default)]
+pub struct Followups {
+    promised: RefCell<Vec<Promise>>,
+}
+
+struct Promise {
     message_id: i64,
-    steps: &[ScheduledStatus],
+    steps: Vec<ScheduledStatus>,
     now: i64,
-) -> StoreResult<()> {
-    let Some(first) = steps.first() else {
-        return Ok(());
-    };
-    let job = StatusSteps {
-        message_id,
-        steps: steps.to_vec(),
-    };
-    jobs::enqueue(c, jobs::STATUS, &job, first.at, now)?;
-    Ok(())
+}
+
+impl Followups {
+    fn promise(&self, message_id: i64, steps: &[ScheduledStatus], now: i64) {
+        if !steps.is_empty() {
+            self.promised.borrow_mut().push(Promise {
+                message_id,
+                steps: steps.to_vec(),
+                now,
+            });
+        }
+    }
+
+    /// Forgets the promises of a transaction that rolled back.
+    pub fn discard(&self) {
+        self.promised.borrow_mut().clear();
+    }
+
+    /// Writes what was promised since the last call. A job's step falls due once it is due
+    /// for each of its messages (their times differ by the few milliseconds a transaction
+    /// spans), so no status is ever applied early.
+    pub fn write(&self, c: &Connection) -> StoreResult<()> {
+        let promised = std::mem::take(&mut *self.promised.borrow_mut());
+        let mut batches: Vec<(StatusSteps, i64)> = Vec::new();
+        for p in promised {
+            match batches
+                .iter_mut()
+                .find(|(job, _)| same_statuses(&job.steps, &p.steps))
+            {
+                Some((job, created)) => {
+                    job.message_ids.push(p.message_id);
+                    for (ours, theirs) in job.steps.iter_mut().zip(&p.steps) {
+                        ours.at = ours.at.max(theirs.at);
+                    }
+                    *created = (*created).min(p.now);
+                }
+                None => batches.push((
+                    StatusSteps {
+                        message_ids: vec![p.message_id],
+                        steps: p.steps,
+                    },
+                    p.now,
+                )),
+            }
+        }
+        for (job, created) in &batches {
+            jobs::enqueue(c, jobs::STATUS, job, job.steps[0].at, *created)?;
+        }
+        Ok(())
+    }
+}
+
+/// The same statuses and errors in the same order (times aside).
+fn same_statuses(a: &[ScheduledStatus], b: &[ScheduledStatus]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.status == y.status
+                && x.error_code == y.error_code
+                && x.error_message == y.error_message
+        })
 }
 
 pub fn record_dispatch(
     c: &Connection,
+    w: &WriterState,
     job_id: i64,
     message_id: i64,
     result: &DispatchResult,
@@ -339,19 +416,18 @@ pub fn record_dispatch(
                  WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1 AND template_id IS NOT NULL)",
             )?
             .execute(params![message_id, now])?;
-            advance(c, message_id, *status, None, None, now)?;
-            schedule_followups(c, message_id, followups, now)?;
-            jobs::complete(c, job_id)
+            advance(c, w, &[message_id], &Change::to(*status, now))?;
+            jobs::complete(c, job_id)?;
+            w.followups.promise(message_id, followups, now);
+            Ok(())
         }
         DispatchResult::Rejected { code, message } => {
-            advance(
-                c,
-                message_id,
-                MessageStatus::Failed,
-                Some(*code),
-                Some(message),
-                now,
-            )?;
+            let failed = Change {
+                error_code: Some(*code),
+                error_message: Some(message),
+                ..Change::to(MessageStatus::Failed, now)
+            };
+            advance(c, w, &[message_id], &failed)?;
             jobs::complete(c, job_id)
         }
         DispatchResult::Retry { at, error } => jobs::retry(c, job_id, *at, error),
@@ -365,48 +441,69 @@ pub fn record_dispatch(
     }
 }
 
-pub fn apply_due_statuses(c: &Connection, now: i64, limit: i64) -> StoreResult<usize> {
+/// Applies the next step of due status jobs, job by job, until `limit` messages moved (or
+/// nothing more is due); returns how many messages that was.
+pub fn apply_due_statuses(
+    c: &Connection,
+    w: &WriterState,
+    now: i64,
+    limit: i64,
+) -> StoreResult<usize> {
     let due = all(
         c,
         "SELECT id, payload FROM jobs WHERE dead = 0 AND kind = 'status' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
         params![now, limit],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
     )?;
+    let mut applied = 0;
     for (job_id, payload) in &due {
+        if applied >= limit as usize {
+            break;
+        }
         match serde_json::from_str::<StatusSteps>(payload) {
-            Ok(job) => apply_first_step(c, *job_id, job)?,
+            Ok(job) => applied += apply_first_step(c, w, *job_id, job)?,
             Err(e) => jobs::bury(c, *job_id, &format!("bad payload: {e}"))?,
         }
     }
-    Ok(due.len())
+    Ok(applied)
 }
 
-/// Applies the first step, and leaves the rest to the same job (or deletes it after the last).
-fn apply_first_step(c: &Connection, job_id: i64, mut job: StatusSteps) -> StoreResult<()> {
+/// Applies the first step to the job's messages, and leaves the rest to the same job (or
+/// deletes it after the last); returns how many messages the job holds.
+fn apply_first_step(
+    c: &Connection,
+    w: &WriterState,
+    job_id: i64,
+    mut job: StatusSteps,
+) -> StoreResult<usize> {
     if job.steps.is_empty() {
-        return jobs::complete(c, job_id);
+        jobs::complete(c, job_id)?;
+        return Ok(0);
     }
     let step = job.steps.remove(0);
     match MessageStatus::parse(&step.status) {
         Some(status) => {
-            advance(
-                c,
-                job.message_id,
-                status,
-                step.error_code,
-                step.error_message.as_deref(),
-                step.at,
-            )?;
+            let change = Change {
+                error_code: step.error_code,
+                error_message: step.error_message.as_deref(),
+                ..Change::to(status, step.at)
+            };
+            advance(c, w, &job.message_ids, &change)?;
         }
         None => tracing::warn!(status = %step.status, "skipping an unknown scheduled status"),
     }
     match job.steps.first().map(|next| next.at) {
-        None => jobs::complete(c, job_id),
-        Some(next_at) => jobs::reschedule(c, job_id, next_at, &job),
+        None => jobs::complete(c, job_id)?,
+        Some(next_at) => jobs::reschedule(c, job_id, next_at, &job)?,
     }
+    Ok(job.message_ids.len())
 }
 
-pub fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusApplied> {
+pub fn apply_status(
+    c: &Connection,
+    w: &WriterState,
+    u: &StatusUpdate,
+) -> StoreResult<StatusApplied> {
     let id = match &u.target {
         StatusTarget::MessageId(id) => Some(*id),
         StatusTarget::Provider { sid, message_id } => {
@@ -434,77 +531,132 @@ pub fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusAppli
     };
     match id {
         None => Ok(StatusApplied::UnknownMessage),
-        Some(id) => advance(
-            c,
-            id,
-            u.status,
-            u.error_code,
-            u.error_message.as_deref(),
-            u.at,
-        ),
+        Some(id) => {
+            let change = Change {
+                error_code: u.error_code,
+                error_message: u.error_message.as_deref(),
+                ..Change::to(u.status, u.at)
+            };
+            advance(c, w, &[id], &change)
+        }
     }
 }
 
-/// Moves an outbound message forward (never backwards), refunds a failure once, and
-/// queues the `message.status` event.
+/// A status a provider reported, with its error when it is a failure.
+struct Change<'a> {
+    status: MessageStatus,
+    error_code: Option<i64>,
+    error_message: Option<&'a str>,
+    at: i64,
+}
+
+impl Change<'_> {
+    fn to(status: MessageStatus, at: i64) -> Self {
+        Change {
+            status,
+            error_code: None,
+            error_message: None,
+            at,
+        }
+    }
+}
+
+/// Moves outbound messages forward (never backwards), refunds a failure once, and queues a
+/// `message.status` event for each message that moved. With one id, the answer says what
+/// happened to it; with several, whether any moved.
 fn advance(
     c: &Connection,
-    message_id: i64,
-    next: MessageStatus,
-    error_code: Option<i64>,
-    error_message: Option<&str>,
-    at: i64,
+    w: &WriterState,
+    message_ids: &[i64],
+    change: &Change<'_>,
 ) -> StoreResult<StatusApplied> {
-    let row = one(
+    let found = all(
         c,
-        "SELECT status, direction, user_id, price_micros FROM messages WHERE id = ?1",
-        [message_id],
+        "SELECT id, status, direction, user_id, price_micros FROM messages \
+         WHERE id IN (SELECT value FROM json_each(?1))",
+        [json_text(&message_ids)],
         |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
+                r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         },
     )?;
-    let Some((status, direction, user_id, price)) = row else {
+    if found.is_empty() {
         return Ok(StatusApplied::UnknownMessage);
-    };
-    let current = MessageStatus::parse(&status)
-        .ok_or_else(|| StoreError::Corrupt(format!("message status {status}")))?;
-    if direction != Direction::Outbound.as_str() || !current.can_advance_to(next) {
+    }
+    let mut moving = Vec::with_capacity(found.len());
+    for (id, status, direction, user_id, price) in found {
+        let current = MessageStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("message status {status}")))?;
+        if direction == Direction::Outbound.as_str() && current.can_advance_to(change.status) {
+            moving.push((id, user_id, Money::from_micros(price)));
+        }
+    }
+    if moving.is_empty() {
         return Ok(StatusApplied::Ignored);
     }
-    let failure = next.is_failure();
+    let failure = change.status.is_failure();
+    let moving_ids: Vec<i64> = moving.iter().map(|(id, _, _)| *id).collect();
     c.prepare_cached(
         "UPDATE messages SET status = ?2, \
          status_history = json_insert(status_history, '$[#]', json_object('status', ?2, 'at', ?3)), \
          error_code = CASE WHEN ?4 THEN ?5 ELSE error_code END, \
-         error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END WHERE id = ?1",
+         error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END \
+         WHERE id IN (SELECT value FROM json_each(?1))",
     )?
-    .execute(params![message_id, next.as_str(), at, failure, error_code, error_message])?;
-    let price = Money::from_micros(price);
-    if failure && price > Money::ZERO {
-        let refunded = one(
-            c,
-            "SELECT 1 FROM ledger_entries WHERE message_id = ?1 AND kind = 'refund'",
-            [message_id],
-            |_| Ok(()),
-        )?
-        .is_some();
-        if !refunded {
-            tenants::post_entry(c, user_id, "refund", price, Some(message_id), None, at)?;
+    .execute(params![
+        json_text(&moving_ids),
+        change.status.as_str(),
+        change.at,
+        failure,
+        change.error_code,
+        change.error_message
+    ])?;
+    for (message_id, user_id, price) in moving {
+        if failure && price > Money::ZERO {
+            let refunded = one(
+                c,
+                "SELECT 1 FROM ledger_entries WHERE message_id = ?1 AND kind = 'refund'",
+                [message_id],
+                |_| Ok(()),
+            )?
+            .is_some();
+            if !refunded {
+                let entry = tenants::Entry {
+                    user_id,
+                    kind: "refund",
+                    amount: price,
+                    message_id: Some(message_id),
+                    reference: None,
+                    at: change.at,
+                };
+                tenants::post_entry(c, &entry)?;
+            }
         }
+        webhooks::enqueue_event(
+            c,
+            &w.subscriptions,
+            user_id,
+            webhooks::MESSAGE_STATUS,
+            change.at,
+            || {
+                get_message(c, message_id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("message {message_id} vanished")))
+            },
+        )?;
     }
-    webhooks::enqueue_event(c, user_id, webhooks::MESSAGE_STATUS, at, || {
-        get_message(c, message_id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("message {message_id} vanished")))
-    })?;
     Ok(StatusApplied::Advanced)
 }
 
-pub fn record_inbound(c: &Connection, i: &NewInbound) -> StoreResult<Option<Message>> {
+pub fn record_inbound(
+    c: &Connection,
+    w: &WriterState,
+    i: &NewInbound,
+) -> StoreResult<Option<Message>> {
     if let Some(sid) = &i.provider_sid {
         if one(
             c,
@@ -560,9 +712,14 @@ pub fn record_inbound(c: &Connection, i: &NewInbound) -> StoreResult<Option<Mess
     ])?;
     let message = get_message(c, c.last_insert_rowid())?
         .ok_or(StoreError::Corrupt("inserted message vanished".into()))?;
-    webhooks::enqueue_event(c, sender.user_id, webhooks::MESSAGE_RECEIVED, i.at, || {
-        Ok(message.clone())
-    })?;
+    webhooks::enqueue_event(
+        c,
+        &w.subscriptions,
+        sender.user_id,
+        webhooks::MESSAGE_RECEIVED,
+        i.at,
+        || Ok(message.clone()),
+    )?;
     Ok(Some(message))
 }
 
@@ -690,4 +847,83 @@ pub fn list_messages(
         params![conversation_id, after.unwrap_or(0), limit],
         rows::message,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduled(at: i64, status: &str, error_code: Option<i64>) -> ScheduledStatus {
+        ScheduledStatus {
+            at,
+            status: status.into(),
+            error_code,
+            error_message: error_code.map(|_| "Unreachable destination handset".into()),
+        }
+    }
+
+    fn status_jobs(c: &Connection) -> Vec<(i64, StatusSteps)> {
+        all(
+            c,
+            "SELECT run_at, payload FROM jobs WHERE kind = 'status' ORDER BY id",
+            [],
+            |r| {
+                let payload: String = r.get(1)?;
+                Ok((r.get(0)?, serde_json::from_str(&payload).unwrap()))
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn promises_of_one_transaction_become_one_job_per_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = super::super::open(&dir.path().join("t.db")).unwrap();
+        super::super::migrate(&mut c).unwrap();
+        let followups = Followups::default();
+        let ok = |t: i64| {
+            vec![
+                scheduled(t + 1000, "sent", None),
+                scheduled(t + 2000, "delivered", None),
+            ]
+        };
+        followups.promise(1, &ok(100), 100);
+        followups.promise(2, &[scheduled(1103, "undelivered", Some(30003))], 103);
+        followups.promise(3, &ok(105), 105);
+        followups.promise(4, &[], 106);
+        followups.write(&c).unwrap();
+
+        let jobs = status_jobs(&c);
+        assert_eq!(jobs.len(), 2, "one job per sequence of statuses");
+        let (run_at, together) = &jobs[0];
+        assert_eq!(together.message_ids, [1, 3]);
+        // Each step is due once it is due for every message of the job.
+        assert_eq!(*run_at, 1105);
+        let times: Vec<i64> = together.steps.iter().map(|s| s.at).collect();
+        assert_eq!(times, [1105, 2105]);
+        assert_eq!(jobs[1].1.message_ids, [2]);
+        assert_eq!(jobs[1].1.steps[0].error_code, Some(30003));
+
+        followups.write(&c).unwrap();
+        assert_eq!(status_jobs(&c).len(), 2, "written once");
+    }
+
+    #[test]
+    fn a_status_job_of_the_old_one_message_shape_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = super::super::open(&dir.path().join("t.db")).unwrap();
+        for sql in &super::super::MIGRATIONS[..3] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 3).unwrap();
+        c.execute(
+            "INSERT INTO jobs (kind, payload, run_at, created_at) VALUES ('status', ?1, 5, 1)",
+            [r#"{"message_id":42,"steps":[{"at":5,"status":"sent","error_code":null,"error_message":null}]}"#],
+        )
+        .unwrap();
+        super::super::migrate(&mut c).unwrap();
+        let jobs = status_jobs(&c);
+        assert_eq!(jobs[0].1.message_ids, [42]);
+        assert_eq!(jobs[0].1.steps[0].status, "sent");
+    }
 }

@@ -1,16 +1,18 @@
 //! The embedded SQLite store.
 //!
 //! Writes go to one writer thread that commits many operations per transaction (group
-//! commit): each caller is answered only after the COMMIT holding its operation, and with
-//! `synchronous=FULL` that commit is on disk. Each operation runs inside a savepoint, so a
-//! refused one leaves nothing behind while its neighbours commit. Reads use a pool of
-//! connections on the blocking thread pool (WAL lets them run beside the writer).
+//! commit, `writer`): each caller is answered only once the COMMIT holding its operation is
+//! on disk (`wal_sync` syncs the WAL while the writer goes on). Each operation runs inside a
+//! savepoint, so a refused one leaves nothing behind while its neighbours commit. Reads use
+//! a pool of connections on the blocking thread pool (WAL lets them run beside the writer).
 
 mod jobs;
 mod messaging;
 mod rows;
 mod tenants;
+mod wal_sync;
 mod webhooks;
+mod writer;
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
@@ -21,27 +23,33 @@ use tokio::sync::oneshot;
 use waygate_core::money::Money;
 
 use super::*;
+use writer::{Reply, ToWriter, WriteOp, WriterState};
 
 /// Schema versions in order; `PRAGMA user_version` records how many have been applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_provider_fields.sql"),
     include_str!("migrations/003_directory_version.sql"),
+    include_str!("migrations/004_status_batches.sql"),
 ];
-/// Most operations one transaction carries; bounds the latency one commit adds.
-const MAX_BATCH: usize = 1024;
-
-type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
-/// An operation for the writer; given the connection, or the error that kept the
-/// transaction from starting.
-type WriteOp = Box<dyn FnOnce(StoreResult<&Connection>) -> Reply + Send>;
-
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: mpsc::Sender<WriteOp>,
+    writer: mpsc::Sender<ToWriter>,
     readers: Arc<ReaderPool>,
-    /// The checkpointer stops once every clone of the store is gone.
-    _alive: Arc<()>,
+    /// The store's threads stop once every clone of the store is gone.
+    _alive: Arc<Alive>,
+}
+
+/// Held by every clone of the store; the last one to go stops the writer (after it commits
+/// what it holds, which in turn stops the sync thread) and the checkpointer.
+struct Alive {
+    writer: mpsc::Sender<ToWriter>,
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        let _ = self.writer.send(ToWriter::Stop);
+    }
 }
 
 /// WAL frames (2 KiB each) after which the checkpointer makes the WAL start over.
@@ -92,18 +100,27 @@ impl SqliteStore {
         }
         let mut conn = open(path)?;
         migrate(&mut conn)?;
+        // Commits write the WAL without syncing it; `wal_sync` syncs before answering.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let wal = wal_sync::WalFile::open(path)?;
         // Checkpoints run on their own thread, so the writer never stops to copy pages.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         // When the WAL starts over, give back the disk it grew to beyond 64 MiB.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        let (tx, rx) = mpsc::channel::<WriteOp>();
+        let (tx, rx) = mpsc::channel::<ToWriter>();
+        let (committed_tx, committed_rx) = mpsc::channel::<Vec<Reply>>();
         let spawn_error =
             |e: std::io::Error| StoreError::Corrupt(format!("cannot start a store thread: {e}"));
+        let synced = tx.clone();
+        std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || wal_sync::sync_loop(wal, committed_rx, synced))
+            .map_err(spawn_error)?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer::writer_loop(conn, rx, committed_tx))
             .map_err(spawn_error)?;
-        let alive = Arc::new(());
+        let alive = Arc::new(Alive { writer: tx.clone() });
         let checkpointer = open(path)?;
         let watch = Arc::downgrade(&alive);
         std::thread::Builder::new()
@@ -130,10 +147,52 @@ impl SqliteStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.write_with(move |c, _| op(c)).await
+    }
+
+    /// `write`, for operations that use the writer's state.
+    async fn write_with<T, E>(
+        &self,
+        op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(move |conn, state| in_savepoint(conn, |c| op(c, state)))
+            .await
+    }
+
+    /// `write_with` without a savepoint, for the send path (the savepoint's journal was a
+    /// tenth of the writer's time). The operation must make every refusal before its first
+    /// write; a store error, which may come after it, fails the whole batch it ran in.
+    async fn write_unguarded<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &WriterState) -> Result<T, SendRefused> + Send + 'static,
+    ) -> Result<T, SendRefused> {
+        self.submit(move |conn, state| {
+            let result = op(conn, state);
+            if let Err(SendRefused::Store(e)) = &result {
+                state.doom(e.clone());
+            }
+            result
+        })
+        .await
+    }
+
+    /// Hands `op` to the writer and waits until the commit holding it is durable.
+    async fn submit<T, E>(
+        &self,
+        op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job: WriteOp = Box::new(move |conn: StoreResult<&Connection>| {
-            let result = match conn {
-                Ok(conn) => in_savepoint(conn, op),
+        let job: WriteOp = Box::new(move |writer: StoreResult<(&Connection, &WriterState)>| {
+            let result = match writer {
+                Ok((conn, state)) => op(conn, state),
                 Err(e) => Err(E::from(e)),
             };
             Box::new(move |commit: StoreResult<()>| {
@@ -145,7 +204,7 @@ impl SqliteStore {
             })
         });
         self.writer
-            .send(job)
+            .send(ToWriter::Op(job))
             .map_err(|_| E::from(StoreError::Closed))?;
         rx.await
             .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
@@ -214,7 +273,7 @@ fn in_savepoint<T, E: From<StoreError>>(
 /// never blocks it). Under constant writes a passive checkpoint never quite catches up, and
 /// the WAL only starts over once one has, so past `RESTART_FRAMES` a RESTART checkpoint
 /// holds the writer for the few frames left and lets the next commit rewind the WAL.
-fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<Alive>) {
     while alive.strong_count() > 0 {
         std::thread::sleep(CHECKPOINT_EVERY);
         let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
@@ -226,37 +285,6 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
-        }
-    }
-}
-
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteOp>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let err = StoreError::from(e);
-            tracing::error!(error = %err, "cannot begin a write transaction");
-            for op in batch {
-                op(Err(err.clone()))(Err(err.clone()));
-            }
-            continue;
-        }
-        let started = std::time::Instant::now();
-        metrics::histogram!("waygate_store_batch_operations").record(batch.len() as f64);
-        let replies: Vec<Reply> = batch.into_iter().map(|op| op(Ok(&conn))).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for reply in replies {
-            reply(commit.clone());
         }
     }
 }
@@ -392,7 +420,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused> {
-        self.write(move |c| messaging::record_send(c, &send)).await
+        self.write_unguarded(move |c, w| messaging::record_send(c, w, &send))
+            .await
     }
 
     async fn outgoing(&self, message_ids: Vec<i64>) -> StoreResult<Vec<Outgoing>> {
@@ -411,22 +440,24 @@ impl Store for SqliteStore {
         result: DispatchResult,
         now: i64,
     ) -> StoreResult<()> {
-        self.write(move |c| messaging::record_dispatch(c, job_id, message_id, &result, now))
-            .await
+        self.write_with(move |c, w| {
+            messaging::record_dispatch(c, w, job_id, message_id, &result, now)
+        })
+        .await
     }
 
     async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied> {
-        self.write(move |c| messaging::apply_status(c, &update))
+        self.write_with(move |c, w| messaging::apply_status(c, w, &update))
             .await
     }
 
     async fn apply_due_statuses(&self, now: i64, limit: i64) -> StoreResult<usize> {
-        self.write(move |c| messaging::apply_due_statuses(c, now, limit))
+        self.write_with(move |c, w| messaging::apply_due_statuses(c, w, now, limit))
             .await
     }
 
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>> {
-        self.write(move |c| messaging::record_inbound(c, &inbound))
+        self.write_with(move |c, w| messaging::record_inbound(c, w, &inbound))
             .await
     }
 
@@ -502,8 +533,10 @@ impl Store for SqliteStore {
         secret: String,
         now: i64,
     ) -> StoreResult<Webhook> {
-        self.write(move |c| webhooks::create(c, user_id, &url, &events, &secret, now))
-            .await
+        self.write_with(move |c, w| {
+            webhooks::create(c, &w.subscriptions, user_id, &url, &events, &secret, now)
+        })
+        .await
     }
 
     async fn list_webhooks(&self, user_id: i64) -> StoreResult<Vec<Webhook>> {
@@ -515,7 +548,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, id: i64, now: i64) -> StoreResult<bool> {
-        self.write(move |c| webhooks::delete(c, id, now)).await
+        self.write_with(move |c, w| webhooks::delete(c, &w.subscriptions, id, now))
+            .await
     }
 
     async fn rotate_webhook_secret(

@@ -241,31 +241,45 @@ pub fn list_templates(
     )
 }
 
+/// One line of the append-only ledger; `amount` is negative for a charge.
+pub struct Entry<'a> {
+    pub user_id: i64,
+    pub kind: &'a str,
+    pub amount: Money,
+    pub message_id: Option<i64>,
+    pub reference: Option<&'a str>,
+    pub at: i64,
+}
+
 /// Appends a ledger entry and moves the cached balance with it; `false` when the balance
 /// would go below zero (nothing written).
-pub fn post_entry(
-    c: &Connection,
-    user_id: i64,
-    kind: &str,
-    amount: Money,
-    message_id: Option<i64>,
-    reference: Option<&str>,
-    now: i64,
-) -> StoreResult<bool> {
+pub fn post_entry(c: &Connection, entry: &Entry<'_>) -> StoreResult<bool> {
+    if !move_balance(c, entry.user_id, entry.amount)? {
+        return Ok(false);
+    }
+    record_entry(c, entry)?;
+    Ok(true)
+}
+
+/// Adds `amount` to the balance, unless that would take it below zero; returns whether it
+/// moved. Pair it with `record_entry` in the same transaction.
+pub fn move_balance(c: &Connection, user_id: i64, amount: Money) -> StoreResult<bool> {
     let moved = c
         .prepare_cached(
             "UPDATE users SET balance_micros = balance_micros + ?2 WHERE id = ?1 AND balance_micros + ?2 >= 0",
         )?
         .execute(params![user_id, amount.micros()])?;
-    if moved == 0 {
-        return Ok(false);
-    }
+    Ok(moved == 1)
+}
+
+/// The ledger line for a balance move made by `move_balance`.
+pub fn record_entry(c: &Connection, e: &Entry<'_>) -> StoreResult<()> {
     c.prepare_cached(
         "INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, reference, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![user_id, kind, amount.micros(), message_id, reference, now])?;
-    Ok(true)
+    .execute(params![e.user_id, e.kind, e.amount.micros(), e.message_id, e.reference, e.at])?;
+    Ok(())
 }
 
 pub fn credit(
@@ -284,7 +298,15 @@ pub fn credit(
         .optional()?
         .is_some();
     if !seen {
-        post_entry(c, user_id, "credit", amount, None, Some(reference), now)?;
+        let entry = Entry {
+            user_id,
+            kind: "credit",
+            amount,
+            message_id: None,
+            reference: Some(reference),
+            at: now,
+        };
+        post_entry(c, &entry)?;
     }
     let balance = get_user(c, user_id)?
         .map(|u| u.balance)

@@ -1,5 +1,9 @@
 //! Webhook subscriptions, and the events queued for them.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use rusqlite::{params, Connection};
 use waygate_core::time::{from_millis, rfc3339};
 
@@ -12,8 +16,57 @@ use crate::views::MessageView;
 pub const MESSAGE_STATUS: &str = "message.status";
 pub const MESSAGE_RECEIVED: &str = "message.received";
 
+/// The writer's copy of who subscribed to what, by user: every send and status change asks,
+/// and almost always the answer is nobody, so this saves a query per event. Subscriptions
+/// change only through the writer (`create`, `delete`), which invalidates it; the CLI has no
+/// webhook commands.
+#[derive(Default)]
+pub struct Subscriptions {
+    by_user: RefCell<HashMap<i64, Subscribed>>,
+}
+
+/// A user's live webhooks: (id, events wanted).
+type Subscribed = Rc<[(i64, Vec<String>)]>;
+
+/// Users remembered at most; past it the copy starts over.
+const SUBSCRIPTIONS_KEPT: usize = 100_000;
+
+impl Subscriptions {
+    /// The ids of `user_id`'s live webhooks that want `event_type`.
+    fn wanting(&self, c: &Connection, user_id: i64, event_type: &str) -> StoreResult<Vec<i64>> {
+        let cached = self.by_user.borrow().get(&user_id).cloned();
+        let subscribed = match cached {
+            Some(subscribed) => subscribed,
+            None => {
+                let loaded: Subscribed = list(c, user_id)?
+                    .into_iter()
+                    .map(|w| (w.id, w.events))
+                    .collect();
+                let mut by_user = self.by_user.borrow_mut();
+                if by_user.len() >= SUBSCRIPTIONS_KEPT {
+                    by_user.clear();
+                }
+                by_user.insert(user_id, loaded.clone());
+                loaded
+            }
+        };
+        Ok(subscribed
+            .iter()
+            .filter(|(_, events)| events.iter().any(|e| e == event_type))
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    /// Forgets everything: after a subscription changed, or a transaction that may have
+    /// filled the copy from uncommitted rows failed.
+    pub fn clear(&self) {
+        self.by_user.borrow_mut().clear();
+    }
+}
+
 pub fn create(
     c: &Connection,
+    subscriptions: &Subscriptions,
     user_id: i64,
     url: &str,
     events: &[String],
@@ -23,6 +76,7 @@ pub fn create(
     let events_json = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
     c.prepare_cached("INSERT INTO webhooks (user_id, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![user_id, url, events_json, secret, now])?;
+    subscriptions.clear();
     Ok(Webhook {
         id: c.last_insert_rowid(),
         user_id,
@@ -52,10 +106,16 @@ pub fn get(c: &Connection, id: i64) -> StoreResult<Option<Webhook>> {
     )
 }
 
-pub fn delete(c: &Connection, id: i64, now: i64) -> StoreResult<bool> {
+pub fn delete(
+    c: &Connection,
+    subscriptions: &Subscriptions,
+    id: i64,
+    now: i64,
+) -> StoreResult<bool> {
     let changed = c
         .prepare_cached("UPDATE webhooks SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL")?
         .execute(params![id, now])?;
+    subscriptions.clear();
     Ok(changed == 1)
 }
 
@@ -74,16 +134,13 @@ pub fn rotate(c: &Connection, id: i64, secret: &str, old_valid_until: i64) -> St
 /// loaded only when someone subscribed.
 pub fn enqueue_event(
     c: &Connection,
+    subscriptions: &Subscriptions,
     user_id: i64,
     event_type: &str,
     at: i64,
     message: impl FnOnce() -> StoreResult<Message>,
 ) -> StoreResult<()> {
-    let targets: Vec<i64> = list(c, user_id)?
-        .into_iter()
-        .filter(|w| w.events.iter().any(|e| e == event_type))
-        .map(|w| w.id)
-        .collect();
+    let targets = subscriptions.wanting(c, user_id, event_type)?;
     if targets.is_empty() {
         return Ok(());
     }
