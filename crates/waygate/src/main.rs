@@ -295,6 +295,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.serve(listener, stop, true).await
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
