@@ -98,13 +98,13 @@ impl App {
             phones: Default::default(),
         });
         let (openapi, docs_page) = http::documents();
-        let state = AppState {
+        let state = AppState::new(http::Shared {
             services,
             limiter,
             prometheus: prometheus(),
             openapi,
             docs_page,
-        };
+        });
         Ok(App { state, worker })
     }
 

@@ -33,13 +33,31 @@ use self::ratelimit::RateLimiter;
 use crate::model::Sender;
 use crate::service::{ServiceError, Services};
 
+/// What every handler gets. One reference count per clone (axum clones the state for each
+/// extractor of each request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub services: Arc<Services>,
     pub limiter: Arc<RateLimiter>,
     pub prometheus: PrometheusHandle,
     pub openapi: Arc<str>,
     pub docs_page: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {

@@ -66,6 +66,9 @@ struct ReaderPool {
     permits: tokio::sync::Semaphore,
 }
 
+/// Prepared statements each connection keeps.
+const STATEMENTS_KEPT: usize = 128;
+
 /// Read connections kept at most.
 const READERS: usize = 8;
 
@@ -79,6 +82,9 @@ fn wait_briefly(attempt: i32) -> bool {
 
 fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
+    // rusqlite keeps 16 prepared statements by default; the writer alone uses more, and
+    // re-preparing the evicted ones showed in its profile.
+    conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
     conn.busy_handler(Some(wait_briefly))?;
     conn.execute_batch(
         // Small pages: most pages a send dirties are index leaves at random places, and each
