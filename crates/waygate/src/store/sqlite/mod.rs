@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_provider_fields.sql"),
     include_str!("migrations/003_directory_version.sql"),
     include_str!("migrations/004_status_batches.sql"),
+    include_str!("migrations/005_ledger_kind_check.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -597,5 +598,42 @@ impl Store for SqliteStore {
 
     async fn queue_depth(&self) -> StoreResult<i64> {
         self.read(jobs::depth).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_rebuild_keeps_entries_and_still_refuses_unknown_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        c.execute_batch(
+            "INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, reference, created_at) \
+             VALUES (1, 'credit', 5, NULL, 'r1', 1), (1, 'charge', -2, 9, NULL, 2)",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let sum: i64 = c
+            .query_row("SELECT SUM(amount_micros) FROM ledger_entries", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(sum, 3);
+        let bad = c.execute(
+            "INSERT INTO ledger_entries (user_id, kind, amount_micros, created_at) VALUES (1, 'gift', 1, 3)",
+            [],
+        );
+        assert!(bad.is_err(), "the kind check survived");
+        let twice = c.execute(
+            "INSERT INTO ledger_entries (user_id, kind, amount_micros, reference, created_at) VALUES (1, 'credit', 5, 'r1', 4)",
+            [],
+        );
+        assert!(twice.is_err(), "credit references stay unique");
     }
 }
