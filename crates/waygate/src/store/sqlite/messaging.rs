@@ -451,7 +451,7 @@ pub fn apply_due_statuses(
 ) -> StoreResult<usize> {
     let due = all(
         c,
-        "SELECT id, payload FROM jobs WHERE dead = 0 AND kind = 'status' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
+        "SELECT id, payload FROM jobs WHERE kind = 'status' AND dead = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
         params![now, limit],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
     )?;

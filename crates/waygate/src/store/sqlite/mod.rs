@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_directory_version.sql"),
     include_str!("migrations/004_status_batches.sql"),
     include_str!("migrations/005_ledger_kind_check.sql"),
+    include_str!("migrations/006_status_jobs_index.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
