@@ -442,7 +442,8 @@ pub fn record_dispatch(
 }
 
 /// Applies the next step of due status jobs, job by job, until `limit` messages moved (or
-/// nothing more is due); returns how many messages that was.
+/// nothing more is due); returns how many messages that was, plus the jobs set aside for a
+/// bad payload (0: nothing was due).
 pub fn apply_due_statuses(
     c: &Connection,
     w: &WriterState,
@@ -462,7 +463,10 @@ pub fn apply_due_statuses(
         }
         match serde_json::from_str::<StatusSteps>(payload) {
             Ok(job) => applied += apply_first_step(c, w, *job_id, job)?,
-            Err(e) => jobs::bury(c, *job_id, &format!("bad payload: {e}"))?,
+            Err(e) => {
+                jobs::bury(c, *job_id, &format!("bad payload: {e}"))?;
+                applied += 1;
+            }
         }
     }
     Ok(applied)
