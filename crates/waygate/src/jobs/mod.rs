@@ -24,7 +24,8 @@ pub const LEASE_MS: i64 = 60_000;
 const BATCH: i64 = 256;
 /// Scheduled status steps applied per write operation, at first. Small, so that the steps
 /// never hold the writer long ahead of the sends queued behind it: at half the peak rate,
-/// 2,048 gave p50 4.6 ms and p99 19.6 ms, 32 gave 1.7 ms and 8.3 ms (docs/PERFORMANCE.md).
+/// one operation of up to 2,048 gave p50 4.6 ms and p99 19.6 ms, these lanes 2.7–3.2 ms and
+/// 8.9–10.9 ms (docs/PERFORMANCE.md).
 const STATUS_BATCH: i64 = 32;
 /// While steps fall behind, a lane doubles its batch up to this, so that they catch up.
 const STATUS_BATCH_MAX: i64 = 2048;

@@ -307,8 +307,9 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
     async fn apply_status(&self, update: StatusUpdate) -> StoreResult<StatusApplied>;
-    /// Applies up to `limit` status steps that providers scheduled and that are due, in one
-    /// transaction (no lease needed); returns how many.
+    /// Applies the next step of due status jobs that providers scheduled, job by job, until
+    /// `limit` messages moved, in one write (no lease needed); returns how many messages
+    /// moved plus jobs set aside for a bad payload, so 0 means nothing was due.
     async fn apply_due_statuses(&self, now: i64, limit: i64) -> StoreResult<usize>;
     /// `None` when the provider id was seen before (a retried webhook).
     async fn record_inbound(&self, inbound: NewInbound) -> StoreResult<Option<Message>>;
