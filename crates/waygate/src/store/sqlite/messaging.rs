@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
 use waygate_core::time::from_millis;
@@ -574,21 +574,26 @@ fn advance(
     message_ids: &[i64],
     change: &Change<'_>,
 ) -> StoreResult<StatusApplied> {
-    let found = all(
-        c,
-        "SELECT id, status, direction, user_id, price_micros FROM messages \
-         WHERE id IN (SELECT value FROM json_each(?1))",
-        [json_text(&message_ids)],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        },
+    // One cached statement per id: a list passed through `json_each` made SQLite build a
+    // virtual table and re-prepare the statement on every call.
+    let mut select = c.prepare_cached(
+        "SELECT status, direction, user_id, price_micros FROM messages WHERE id = ?1",
     )?;
+    let mut found = Vec::with_capacity(message_ids.len());
+    for &id in message_ids {
+        let row = select
+            .query_row([id], |r| {
+                Ok((
+                    id,
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()?;
+        found.extend(row);
+    }
     if found.is_empty() {
         return Ok(StatusApplied::UnknownMessage);
     }
@@ -604,7 +609,6 @@ fn advance(
         return Ok(StatusApplied::Ignored);
     }
     let failure = change.status.is_failure();
-    let moving_ids: Vec<i64> = moving.iter().map(|(id, _, _)| *id).collect();
     // The step is spliced in before the history's closing bracket: the history is always a
     // non-empty array written by this module, and `json_insert` (parse, insert, print) was
     // a tenth of the writer's time under the simulator's steps.
@@ -612,21 +616,23 @@ fn advance(
         status: change.status.as_str().into(),
         at: change.at,
     });
-    c.prepare_cached(
+    let mut update = c.prepare_cached(
         "UPDATE messages SET status = ?2, \
          status_history = substr(status_history, 1, length(status_history) - 1) || ',' || ?3 || ']', \
          error_code = CASE WHEN ?4 THEN ?5 ELSE error_code END, \
          error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END \
-         WHERE id IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute(params![
-        json_text(&moving_ids),
-        change.status.as_str(),
-        step,
-        failure,
-        change.error_code,
-        change.error_message
-    ])?;
+         WHERE id = ?1",
+    )?;
+    for (id, _, _) in &moving {
+        update.execute(params![
+            id,
+            change.status.as_str(),
+            step,
+            failure,
+            change.error_code,
+            change.error_message
+        ])?;
+    }
     for (message_id, user_id, price) in moving {
         if failure && price > Money::ZERO {
             let refunded = one(
