@@ -176,3 +176,72 @@ async fn a_send_that_fails_after_writing_leaves_nothing_behind() {
     let next = app.send_template(&t, "+14155557777").await;
     assert_eq!(next.status, 200, "{}", next.body);
 }
+
+/// Dispatch results are recorded without a savepoint too: one that fails leaves the message
+/// and its job as they were, so the job runs again.
+#[tokio::test]
+async fn a_dispatch_record_that_fails_leaves_the_job_to_run_again() {
+    use waygate::store::{Dispatch, DispatchResult};
+    use waygate_core::status::MessageStatus;
+
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let store = &app.worker.store;
+    let taken = "SM00000000000000000000000000000042";
+    let first = Dispatch::Accepted {
+        sid: taken.into(),
+        status: MessageStatus::Queued,
+        followups: Vec::new(),
+    };
+    store
+        .record_send(app.new_send(&t, "+14155551234", first))
+        .await
+        .unwrap();
+    let queued = store
+        .record_send(app.new_send(&t, "+14155554321", Dispatch::Queue { lease_ms: 60_000 }))
+        .await
+        .unwrap();
+    let job_id = queued.job_id.expect("a queued send has a job");
+    let depth = store.queue_depth().await.unwrap();
+    let accepted = |sid: &str| DispatchResult::Accepted {
+        sid: sid.into(),
+        status: MessageStatus::Queued,
+        followups: Vec::new(),
+    };
+
+    let clash = store
+        .record_dispatch(
+            job_id,
+            queued.message_id,
+            accepted(taken),
+            app.clock.now_ms(),
+        )
+        .await;
+    assert!(
+        clash.is_err(),
+        "a second message with the same SID: {clash:?}"
+    );
+    let path = format!("/api/user/whatsapp/messages/{}", queued.message_id);
+    let message = app.get(&path, &t.key).await;
+    assert_eq!(message.body["message_sid"], json!(null), "{}", message.body);
+    assert_eq!(message.body["status"], "pending");
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        depth,
+        "the job is still there"
+    );
+
+    let sid = "SM00000000000000000000000000000043";
+    store
+        .record_dispatch(job_id, queued.message_id, accepted(sid), app.clock.now_ms())
+        .await
+        .unwrap();
+    let message = app.get(&path, &t.key).await;
+    assert_eq!(message.body["message_sid"], sid);
+    assert_eq!(message.body["status"], "queued");
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        depth - 1,
+        "the job is done"
+    );
+}
