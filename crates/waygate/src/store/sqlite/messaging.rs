@@ -178,7 +178,7 @@ pub fn record_send(
         .execute(params![s.user_id, idem.key, idem.request_hash, message_id, s.now])
         .map_err(StoreError::from)?;
     }
-    // Last, once nothing can fail: the promise outlives a rolled-back savepoint.
+    // Last, once nothing can fail: promises are only taken back with the whole transaction.
     if let Dispatch::Accepted { followups, .. } = &s.dispatch {
         w.followups.promise(message_id, followups, s.now);
     }

@@ -3,8 +3,9 @@
 //! Writes go to one writer thread that commits many operations per transaction (group
 //! commit, `writer`): each caller is answered only once the COMMIT holding its operation is
 //! on disk (`wal_sync` syncs the WAL while the writer goes on). Each operation runs inside a
-//! savepoint, so a refused one leaves nothing behind while its neighbours commit. Reads use
-//! a pool of connections on the blocking thread pool (WAL lets them run beside the writer).
+//! savepoint, so a refused one leaves nothing behind while its neighbours commit; the hot
+//! paths run without one and refuse before they write (`write_unguarded`). Reads use a pool
+//! of connections on the blocking thread pool (WAL lets them run beside the writer).
 
 mod jobs;
 mod messaging;
