@@ -89,6 +89,10 @@ fn wait_briefly(attempt: i32) -> bool {
 }
 
 fn open(path: &Path) -> StoreResult<Connection> {
+    // Before the process's first connection, the only time SQLite takes a page cache.
+    if !sqlite_pagecache::install() {
+        tracing::debug!("SQLite started before waygate's page cache was installed");
+    }
     let conn = Connection::open(path)?;
     // rusqlite keeps 16 prepared statements by default; the writer alone uses more, and
     // re-preparing the evicted ones showed in its profile.
