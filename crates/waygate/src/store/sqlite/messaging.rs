@@ -9,7 +9,7 @@ use waygate_core::time::from_millis;
 use waygate_core::window::{expires_at, Session};
 
 use super::rows::{self, all, one, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
-use super::{activity, jobs, tenants, webhooks, WriterState};
+use super::{jobs, tenants, webhooks, WriterState};
 use crate::model::*;
 use crate::store::*;
 
@@ -205,7 +205,6 @@ fn touch_conversation(
                  last_template_at = COALESCE(?4, last_template_at) WHERE id = ?1",
             )?
             .execute(params![conversation.id, s.now, s.recipient_name, opens_window])?;
-            activity::moved(c, conversation.id)?;
             conversation.last_message_at = s.now;
             if s.recipient_name.is_some() {
                 conversation.customer_name = s.recipient_name.clone();
@@ -218,13 +217,11 @@ fn touch_conversation(
         None => {
             c.prepare_cached(
                 "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
-                 last_template_at, created_at, listed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, -?5)",
+                 last_template_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
             )?
             .execute(params![s.user_id, s.sender_id, s.recipient, s.recipient_name, s.now, opens_window])?;
-            let id = c.last_insert_rowid();
-            activity::moved(c, id)?;
             Ok(Conversation {
-                id,
+                id: c.last_insert_rowid(),
                 user_id: s.user_id,
                 sender_id: s.sender_id,
                 recipient_phone: s.recipient.clone(),
@@ -699,7 +696,7 @@ pub fn record_inbound(
         c,
         &format!(
             "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
-             last_customer_message_at, created_at, listed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, -?5) \
+             last_customer_message_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5) \
              ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET last_message_at = excluded.last_message_at, \
              last_customer_message_at = excluded.last_customer_message_at, \
              customer_name = COALESCE(excluded.customer_name, customer_name) \
@@ -709,7 +706,6 @@ pub fn record_inbound(
         rows::conversation,
     )?
     .ok_or(StoreError::Corrupt("conversation upsert returned nothing".into()))?;
-    activity::moved(c, conversation.id)?;
     let history = history_json(&[StatusStep {
         status: MessageStatus::Received.as_str().into(),
         at: i.at,
@@ -819,6 +815,28 @@ pub fn get_conversation(c: &Connection, id: i64) -> StoreResult<Option<Conversat
         c,
         &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"),
         [id],
+        rows::conversation,
+    )
+}
+
+pub fn list_conversations(c: &Connection, q: &ConversationQuery) -> StoreResult<Vec<Conversation>> {
+    let (after_at, after_id) = q.after.unwrap_or((i64::MAX, i64::MAX));
+    all(
+        c,
+        &format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = ?1 \
+             AND (?2 IS NULL OR sender_id = ?2) AND (?3 IS NULL OR recipient_phone = ?3) \
+             AND (last_message_at < ?4 OR (last_message_at = ?4 AND id < ?5)) \
+             ORDER BY last_message_at DESC, id DESC LIMIT ?6"
+        ),
+        params![
+            q.user_id,
+            q.sender_id,
+            q.recipient,
+            after_at,
+            after_id,
+            q.limit
+        ],
         rows::conversation,
     )
 }

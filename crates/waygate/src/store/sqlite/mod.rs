@@ -7,7 +7,6 @@
 //! paths run without one and refuse before they write (`write_unguarded`). Reads use a pool
 //! of connections on the blocking thread pool (WAL lets them run beside the writer).
 
-mod activity;
 mod jobs;
 mod messaging;
 mod rows;
@@ -35,7 +34,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_status_batches.sql"),
     include_str!("migrations/005_ledger_kind_check.sql"),
     include_str!("migrations/006_status_jobs_index.sql"),
-    include_str!("migrations/007_activity_log.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -557,7 +555,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_conversations(&self, query: ConversationQuery) -> StoreResult<Vec<Conversation>> {
-        self.read(move |c| activity::list(c, &query)).await
+        self.read(move |c| messaging::list_conversations(c, &query))
+            .await
     }
 
     async fn get_message(&self, id: i64) -> StoreResult<Option<Message>> {

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 
-use super::{activity, messaging, webhooks};
+use super::{messaging, webhooks};
 use crate::store::{StoreError, StoreResult};
 
 /// Most operations one transaction carries; bounds the latency one commit adds.
@@ -38,7 +38,6 @@ pub enum ToWriter {
 pub struct WriterState {
     pub subscriptions: webhooks::Subscriptions,
     pub followups: messaging::Followups,
-    pub activity: activity::Folds,
     /// Set when an operation that runs without a savepoint failed after it may have
     /// written: the open transaction cannot commit, and every operation in it fails.
     doomed: RefCell<Option<StoreError>>,
@@ -117,7 +116,6 @@ fn commit(
         None => state
             .followups
             .write(conn)
-            .and_then(|()| state.activity.fold_if_due(conn, started))
             .and_then(|()| execute(conn, "COMMIT")),
     };
     metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
