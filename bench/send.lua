@@ -13,7 +13,8 @@
 --                  all others go to a (sender, recipient) pair not used before in this run,
 --                  so they start a new conversation
 --   BENCH_RATE     if set (with BENCH_CONNECTIONS = wrk's -c), pace the load at about this many
---                  requests/s with wrk's delay(): each connection waits ~c/rate between requests
+--                  requests/s with wrk's delay(): each connection waits a random gap (exponential,
+--                  mean c/rate) between requests
 --                  (wrk is closed-loop; bench/run calibrates the target once during warm-up)
 --   BENCH_ACKED    if set, each thread appends the message_id of every 200 answer to
 --                  BENCH_ACKED.<thread>, for bench/run's "nothing acknowledged is missing" check
@@ -44,13 +45,13 @@ end
 local rate = tonumber(os.getenv("BENCH_RATE") or "0")
 local conns = tonumber(os.getenv("BENCH_CONNECTIONS") or "0")
 if rate > 0 and conns > 0 then
-  local interval = 1000 * conns / rate -- milliseconds between one connection's requests
-  local whole = math.floor(interval)
-  local frac = interval - whole
+  local interval = 1000 * conns / rate -- mean milliseconds between one connection's requests
   function delay()
-    -- wrk takes whole milliseconds: dither between the two neighbours to hit the mean
-    if math.random() < frac then return whole + 1 end
-    return whole
+    -- Exponential gaps, so that each connection is a Poisson source and the load is one. A
+    -- fixed gap kept the connections that one commit answered together in step: they came
+    -- back as a burst one gap later, every gap. wrk takes whole milliseconds: dither.
+    local gap = -interval * math.log(1 - math.random())
+    return math.floor(gap + math.random())
   end
 end
 
