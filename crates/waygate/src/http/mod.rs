@@ -192,27 +192,32 @@ pub fn router(state: AppState) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", request_id = %id, method = %request.method(), uri = %request.uri(), user_id = tracing::field::Empty)
     };
-    router
+    // Only the metrics need the matched route, so only they wrap each route; the other
+    // layers wrap the router once (`Router::layer` boxes and clones every layer per request).
+    let routes = router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
+        .with_state(state);
+    let stack = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(NextRequestId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Service(ServiceError::Store(crate::store::StoreError::Corrupt(
                 "handler panicked".into(),
             )))
             .into_response()
         }))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(NextRequestId))
-        .with_state(state)
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// Builds the state's precomputed documents.
