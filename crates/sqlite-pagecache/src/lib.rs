@@ -22,12 +22,12 @@ use rusqlite::ffi;
 const PENDING_BYTE: c_uint = 0x4000_0000;
 
 /// The default cache's methods, as SQLite gave them before the wrapper took their place.
-struct Default(ffi::sqlite3_pcache_methods2);
+struct DefaultMethods(ffi::sqlite3_pcache_methods2);
 // SAFETY: function pointers, and an argument that SQLite itself passes from any thread.
-unsafe impl Send for Default {}
-unsafe impl Sync for Default {}
+unsafe impl Send for DefaultMethods {}
+unsafe impl Sync for DefaultMethods {}
 
-static DEFAULT: OnceLock<Default> = OnceLock::new();
+static DEFAULT: OnceLock<DefaultMethods> = OnceLock::new();
 
 /// Puts the wrapper in place for every connection the process opens after it. SQLite takes a
 /// page cache only before it is initialised, that is before the first connection opens;
@@ -49,7 +49,7 @@ unsafe fn install_once() -> bool {
     }
     // SAFETY: filled by SQLite above.
     let current = unsafe { current.assume_init() };
-    if current.xCreate.is_none() || DEFAULT.set(Default(current)).is_err() {
+    if current.xCreate.is_none() || DEFAULT.set(DefaultMethods(current)).is_err() {
         return false;
     }
     let wrapper = ffi::sqlite3_pcache_methods2 {
