@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 use waygate_core::money::Money;
@@ -96,6 +97,10 @@ fn open(path: &Path) -> StoreResult<Connection> {
     // re-preparing the evicted ones showed in its profile.
     conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
     conn.busy_handler(Some(wait_briefly))?;
+    // Plans that never look at bound values. Otherwise SQLite reads a bound `LIMIT ?` while
+    // planning and re-prepares the statement whenever that parameter is bound again: every
+    // run of the status and claim queries was a fresh prepare (3 % of the writer's samples).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.execute_batch(
         // Small pages: most pages a send dirties are index leaves at random places, and each
         // is written to the WAL whole (measured: 2 KiB beats 4 KiB by a fifth).
@@ -636,6 +641,22 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rebound_limit_does_not_re_prepare_the_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("t.db")).unwrap();
+        migrate(&mut c).unwrap();
+        let mut stmt = c
+            .prepare("SELECT id FROM jobs WHERE kind = 'status' AND dead = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2")
+            .unwrap();
+        for (now, limit) in [(1, 32), (2, 64), (3, 32), (4, 2048)] {
+            stmt.query_map(rusqlite::params![now, limit], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .for_each(drop);
+        }
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 
     #[test]
     fn the_ledger_rebuild_keeps_entries_and_still_refuses_unknown_kinds() {
