@@ -20,7 +20,7 @@ pub enum MessageStatus {
 const DELIVERED_RANK: u8 = 4;
 
 impl MessageStatus {
-    const ALL: [MessageStatus; 10] = [
+    pub const ALL: [MessageStatus; 10] = [
         MessageStatus::Pending,
         MessageStatus::Accepted,
         MessageStatus::Queued,

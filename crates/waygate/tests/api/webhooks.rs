@@ -368,3 +368,26 @@ async fn concurrent_sends_each_walk_their_own_schedule_with_events_to_current_su
         [(late_id, "queued".to_string())]
     );
 }
+
+/// With no subscription anywhere a step looks nobody up; the first subscription made while a
+/// message is on its way hears of the steps that follow.
+#[tokio::test]
+async fn the_first_subscription_anywhere_hears_of_the_next_step() {
+    let app = spawn_with("rate_limit_per_second = 100\n").await;
+    let t = app.tenant().await;
+    let sent = app.send_template(&t, "+14155551234").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let id = sent.body["message_id"].as_i64().unwrap();
+    app.advance(Duration::from_millis(1000));
+    app.run_jobs().await;
+    let hook = receiver(0).await;
+    subscribe(&app, &t, &hook.url, json!(["message.status"])).await;
+    for _ in 0..2 {
+        app.advance(Duration::from_millis(1000));
+        app.run_jobs().await;
+    }
+    assert_eq!(
+        status_events(&hook),
+        [(id, "delivered".to_string()), (id, "read".to_string())]
+    );
+}

@@ -1,7 +1,7 @@
 //! Webhook subscriptions, and the events queued for them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use rusqlite::{params, Connection};
@@ -23,6 +23,8 @@ pub const MESSAGE_RECEIVED: &str = "message.received";
 #[derive(Default)]
 pub struct Subscriptions {
     by_user: RefCell<HashMap<i64, Subscribed>>,
+    /// The event types that some live webhook of any user wants.
+    wanted_by_anyone: RefCell<Option<HashSet<String>>>,
 }
 
 /// A user's live webhooks: (id, events wanted).
@@ -57,10 +59,31 @@ impl Subscriptions {
             .collect())
     }
 
+    /// Whether any live webhook wants `event_type`: when none does, a status step need not
+    /// look up whose message moved.
+    pub fn anyone_wants(&self, c: &Connection, event_type: &str) -> StoreResult<bool> {
+        if let Some(wanted) = &*self.wanted_by_anyone.borrow() {
+            return Ok(wanted.contains(event_type));
+        }
+        let wanted: HashSet<String> = all(
+            c,
+            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE deleted_at IS NULL"),
+            [],
+            rows::webhook,
+        )?
+        .into_iter()
+        .flat_map(|w| w.events)
+        .collect();
+        let found = wanted.contains(event_type);
+        *self.wanted_by_anyone.borrow_mut() = Some(wanted);
+        Ok(found)
+    }
+
     /// Forgets everything: after a subscription changed, or a transaction that may have
     /// filled the copy from uncommitted rows failed.
     pub fn clear(&self) {
         self.by_user.borrow_mut().clear();
+        *self.wanted_by_anyone.borrow_mut() = None;
     }
 }
 
