@@ -21,8 +21,8 @@ pub struct Twilio {
     /// Parsed once: parsing it again for every request was a twentieth of the dispatcher's
     /// CPU in the drain.
     messages_url: reqwest::Url,
-    username: String,
-    password: String,
+    /// HTTP Basic credentials for every send, encoded once.
+    authorization: reqwest::header::HeaderValue,
     callback_base: String,
     /// Paces each WhatsApp sender to its throughput.
     pace: KeyedGcra<String>,
@@ -78,11 +78,11 @@ impl Twilio {
         let messages_url = reqwest::Url::parse(&messages_url)
             .map_err(|e| tracing::error!(error = %e, "invalid Twilio messages URL; Twilio is off"))
             .ok()?;
+        let authorization = basic_authorization(&username, &password)?;
         Some(Twilio {
             http,
             messages_url,
-            username,
-            password,
+            authorization,
             callback_base: config.public_base_url(),
             pace: KeyedGcra::new(config.twilio_sender_mps, config.twilio_sender_mps, clock),
         })
@@ -132,6 +132,18 @@ impl Twilio {
     }
 }
 
+/// `Basic base64(user:password)`, marked sensitive so that it never shows in debug output.
+fn basic_authorization(username: &str, password: &str) -> Option<reqwest::header::HeaderValue> {
+    use base64::Engine;
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|e| tracing::error!(error = %e, "Twilio credentials cannot form a header; Twilio is off"))
+        .ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// What a failed request says about whether Twilio may have created the message.
 fn transport_error(e: &reqwest::Error) -> ProviderError {
     if e.is_connect() {
@@ -164,14 +176,14 @@ impl Provider for Twilio {
         let response = self
             .http
             .post(self.messages_url.clone())
-            .basic_auth(&self.username, Some(&self.password))
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&self.form(m))
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let wait = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| transport_error(&e))?;
         if status.is_success() {
             let resource: MessageResource =
@@ -196,7 +208,7 @@ impl Provider for Twilio {
         if status.as_u16() == 429 {
             return Err(ProviderError::Retryable {
                 reason: "Twilio answered 429 Too Many Requests".into(),
-                retry_after: retry_after(&headers),
+                retry_after: wait,
             });
         }
         if status.is_client_error() {
@@ -228,7 +240,7 @@ impl Provider for Twilio {
         let response = self
             .http
             .get(self.messages_url.clone())
-            .basic_auth(&self.username, Some(&self.password))
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .query(&query)
             .send()
             .await
