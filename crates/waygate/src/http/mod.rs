@@ -176,7 +176,7 @@ struct NextRequestId;
 
 impl MakeRequestId for NextRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        axum::http::HeaderValue::from_str(&crate::secrets::request_id())
+        axum::http::HeaderValue::try_from(crate::secrets::request_id())
             .ok()
             .map(RequestId::new)
     }
