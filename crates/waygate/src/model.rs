@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waygate_core::money::Money;
 use waygate_core::pricing::Category;
+use waygate_core::template::TemplateBody;
 
 /// Generates a lower-case string enum with `as_str`/`parse`, used for the small closed
 /// vocabularies of the contract (statuses, ratings, providers).
@@ -108,7 +109,8 @@ pub struct Template {
     pub language: String,
     pub category: Category,
     pub status: TemplateStatus,
-    pub body_text: String,
+    /// Parsed once, when read or created: a send renders it without parsing it again.
+    pub body: TemplateBody,
     pub variables: Vec<String>,
     pub provider_ref: Option<String>,
 }
@@ -119,7 +121,7 @@ pub struct NewTemplate {
     pub language: String,
     pub category: Category,
     pub status: TemplateStatus,
-    pub body_text: String,
+    pub body: TemplateBody,
     pub variables: Vec<String>,
     pub provider_ref: Option<String>,
 }

@@ -96,7 +96,7 @@ impl From<&Template> for TemplateView {
             language: t.language.clone(),
             category: t.category.as_str().to_string(),
             status: t.status,
-            body_text: t.body_text.clone(),
+            body_text: t.body.as_str().to_string(),
             variables: t.variables.clone(),
             has_variables: !t.variables.is_empty(),
         }

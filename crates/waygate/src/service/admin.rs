@@ -202,7 +202,7 @@ impl Services {
             language,
             category,
             status: status.unwrap_or(TemplateStatus::Approved),
-            body_text: body.as_str().to_string(),
+            body,
             variables: names,
             provider_ref,
         };

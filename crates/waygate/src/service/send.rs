@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use waygate_core::money::Money;
 use waygate_core::phone::E164;
 use waygate_core::pricing::Category;
-use waygate_core::template::{render_with, TemplateBody};
+use waygate_core::template::render_with;
 use waygate_core::window::SessionStatus;
 
 use super::{ServiceError, Services};
@@ -136,9 +136,7 @@ impl Services {
         }
         let sender = self.owned_sender(user_id, req.sender_id, false).await?;
         let template = self.sendable_template(&sender, req.template_id).await?;
-        let body = TemplateBody::parse(&template.body_text)
-            .map_err(|e| ServiceError::Store(StoreError::Corrupt(e.to_string())))?;
-        let rendered = render_with(&body, &template.variables, req.variables.as_ref())
+        let rendered = render_with(&template.body, &template.variables, req.variables.as_ref())
             .map_err(ServiceError::TemplateMismatch)?;
         let price = self
             .rate_card

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use waygate_core::money::Money;
 use waygate_core::pricing::Category;
+use waygate_core::template::TemplateBody;
 
 use crate::model::*;
 use crate::store::{StoreError, StoreResult};
@@ -64,7 +65,9 @@ pub fn template(row: &Row<'_>) -> rusqlite::Result<Template> {
         language: row.get(3)?,
         category: parsed(row, 4, "category", Category::parse)?,
         status: parsed(row, 5, "template status", TemplateStatus::parse)?,
-        body_text: row.get(6)?,
+        body: parsed(row, 6, "template body", |text| {
+            TemplateBody::parse(text).ok()
+        })?,
         variables: json(row, 7)?,
         provider_ref: row.get(8)?,
     })

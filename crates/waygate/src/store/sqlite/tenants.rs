@@ -182,7 +182,7 @@ pub fn create_template(
             t.language,
             t.category.as_str(),
             t.status.as_str(),
-            t.body_text,
+            t.body.as_str(),
             variables,
             t.provider_ref,
             now
