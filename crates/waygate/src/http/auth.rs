@@ -6,7 +6,6 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::secrets::key_hash;
 
 /// An authenticated tenant.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +40,7 @@ impl FromRequestParts<AppState> for Tenant {
         let key = bearer(parts).ok_or(ApiError::Unauthenticated)?;
         let user_id = state
             .services
-            .user_for_key(key_hash(key))
+            .user_for_key(key)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         tracing::Span::current().record("user_id", user_id);

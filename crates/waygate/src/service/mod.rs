@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::Worker;
 use crate::model::{Sender, Template};
+use crate::secrets::key_hash;
 use crate::store::Store;
 
 /// Everything a request needs, built once at start.
@@ -33,14 +34,14 @@ pub struct Services {
 
 impl Services {
     /// The user an API key belongs to (revoked and unknown keys: none).
-    pub async fn user_for_key(&self, hash: Vec<u8>) -> Result<Option<i64>, ServiceError> {
-        if let Some(user) = self.cache.keys.get(&hash) {
+    pub async fn user_for_key(&self, key: &str) -> Result<Option<i64>, ServiceError> {
+        if let Some(user) = self.cache.keys.get(key) {
             return Ok(Some(user));
         }
         let read_at = self.cache.generation();
-        let user = self.store.user_for_key(hash.clone()).await?;
+        let user = self.store.user_for_key(key_hash(key)).await?;
         if let Some(user) = user {
-            self.cache.keys.put(read_at, hash, user);
+            self.cache.keys.put(read_at, key.to_string(), user);
         }
         Ok(user)
     }
