@@ -186,8 +186,11 @@ impl IntoResponse for ApiError {
         {
             let headers = response.headers_mut();
             headers.insert("retry-after", HeaderValue::from(retry_after_secs));
-            headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
-            headers.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+            let quota = super::ratelimit::Quota {
+                limit,
+                remaining: 0,
+            };
+            quota.write_headers(headers);
         }
         response
     }

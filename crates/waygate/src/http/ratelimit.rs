@@ -1,5 +1,6 @@
 //! The per-user send limit (API.md §4).
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use waygate_core::gcra::Decision;
 
 use super::error::ApiError;
@@ -15,6 +16,18 @@ pub struct RateLimiter {
 pub struct Quota {
     pub limit: u32,
     pub remaining: u32,
+}
+
+// Parsed once: a name given as a string is checked again on every insert.
+const LIMIT_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+
+impl Quota {
+    /// `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(LIMIT_HEADER, HeaderValue::from(self.limit));
+        headers.insert(REMAINING_HEADER, HeaderValue::from(self.remaining));
+    }
 }
 
 impl RateLimiter {

@@ -1,6 +1,6 @@
-//! Request counters and timers by route, method and status. Each handle is resolved once:
-//! building a labelled key and looking it up in the registry on every request cost about as
-//! much as parsing the request.
+//! Request counters and timers by route, method and status, and send outcomes by endpoint.
+//! Each handle is resolved once: building a labelled key and looking it up in the registry
+//! on every request cost about as much as parsing the request.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
@@ -41,4 +41,24 @@ pub fn record(route: &str, method: &Method, status: u16, seconds: f64) {
         })
         .increment(1);
     found.duration.record(seconds);
+}
+
+static SENDS: LazyLock<RwLock<HashMap<(&'static str, &'static str), Counter>>> =
+    LazyLock::new(Default::default);
+
+/// Counts one answer of a send endpoint by its outcome (`waygate_sends_total`).
+pub fn count_send(endpoint: &'static str, outcome: &'static str) {
+    let key = (endpoint, outcome);
+    if let Some(counter) = SENDS.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        counter.increment(1);
+        return;
+    }
+    SENDS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_insert_with(|| {
+            metrics::counter!("waygate_sends_total", "endpoint" => endpoint, "outcome" => outcome)
+        })
+        .increment(1);
 }

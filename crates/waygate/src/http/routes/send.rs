@@ -113,9 +113,7 @@ async fn in_flight_body(app: &AppState, m: &Message, freeform: bool) -> Result<V
 }
 
 fn with_quota(mut response: Response, quota: Quota) -> Response {
-    let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(quota.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(quota.remaining));
+    quota.write_headers(response.headers_mut());
     response
 }
 
@@ -172,8 +170,7 @@ fn count(result: &Result<SendReply, ServiceError>, endpoint: &'static str) {
         Ok(SendReply::Replayed(_)) => "replayed",
         Err(e) => e.label(),
     };
-    metrics::counter!("waygate_sends_total", "endpoint" => endpoint, "outcome" => outcome)
-        .increment(1);
+    crate::http::request_metrics::count_send(endpoint, outcome);
 }
 
 enum SendRequest {
