@@ -178,10 +178,9 @@ enum Key {
 
 impl Key {
     fn classify(key: &str, count: usize, names: &[String]) -> Key {
-        let positional = key
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=count).contains(n) && n.to_string() == key)
+        // Written exactly as the number ("1", not "01" or "+1"), without formatting it back.
+        let positional = placeholder_number(key)
+            .filter(|n| (1..=count).contains(n))
             .map(|n| n - 1);
         let named = names.iter().take(count).position(|name| name == key);
         match (positional, named) {
@@ -653,6 +652,11 @@ mod tests {
         assert_eq!(
             errors_json(render_text(&order_body(), &defaults, Some(&v))),
             json!({"variables": ["unknown key: 01 (this template takes 1, 2)"]})
+        );
+        let v = vars(json!({"1": "Ann", "2": "A-17", "+2": "x"}));
+        assert_eq!(
+            errors_json(render_text(&order_body(), &defaults, Some(&v))),
+            json!({"variables": ["unknown key: +2 (this template takes 1, 2)"]})
         );
     }
 
