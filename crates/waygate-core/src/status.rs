@@ -20,7 +20,7 @@ pub enum MessageStatus {
 const DELIVERED_RANK: u8 = 4;
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 10] = [
+    const ALL: [MessageStatus; 10] = [
         MessageStatus::Pending,
         MessageStatus::Accepted,
         MessageStatus::Queued,
@@ -85,11 +85,33 @@ impl MessageStatus {
             (None, _) => false,
         }
     }
+
+    /// The statuses a message may move to `self` from, for a store that checks the move
+    /// inside its write.
+    pub fn predecessors(self) -> impl Iterator<Item = MessageStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(move |from| from.can_advance_to(self))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::MessageStatus::{self, *};
+
+    #[test]
+    fn predecessors_are_the_statuses_that_may_advance_to_it() {
+        assert_eq!(
+            Delivered.predecessors().collect::<Vec<_>>(),
+            [Pending, Accepted, Queued, Sending, Sent]
+        );
+        assert_eq!(
+            Undelivered.predecessors().collect::<Vec<_>>(),
+            [Pending, Accepted, Queued, Sending, Sent]
+        );
+        assert_eq!(Pending.predecessors().count(), 0);
+        assert_eq!(Received.predecessors().count(), 0);
+    }
 
     #[test]
     fn names_round_trip() {

@@ -666,11 +666,9 @@ fn advance(
 /// The statuses from which `next` is a forward step, as `,pending,queued,` for `instr`.
 fn predecessors_of(next: MessageStatus) -> String {
     let mut list = String::from(",");
-    for status in MessageStatus::ALL {
-        if status.can_advance_to(next) {
-            list.push_str(status.as_str());
-            list.push(',');
-        }
+    for status in next.predecessors() {
+        list.push_str(status.as_str());
+        list.push(',');
     }
     list
 }
