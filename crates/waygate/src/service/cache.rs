@@ -136,7 +136,7 @@ mod tests {
         assert!(cache.senders.get(&1).is_none());
         cache.keys.put(cache.generation(), "k2".to_string(), 2);
         cache.clear_all();
-        assert_eq!(cache.keys.get(&"k2".to_string()), None);
+        assert_eq!(cache.keys.get("k2"), None);
     }
 
     #[test]
@@ -145,9 +145,9 @@ mod tests {
         let read_at = cache.generation();
         cache.clear_all();
         cache.keys.put(read_at, "k1".to_string(), 1);
-        assert_eq!(cache.keys.get(&"k1".to_string()), None);
+        assert_eq!(cache.keys.get("k1"), None);
         cache.keys.put(cache.generation(), "k1".to_string(), 1);
-        assert_eq!(cache.keys.get(&"k1".to_string()), Some(1));
+        assert_eq!(cache.keys.get("k1"), Some(1));
     }
 
     #[test]
@@ -156,9 +156,9 @@ mod tests {
         cache.observe_version(7);
         cache.keys.put(cache.generation(), "k1".to_string(), 1);
         cache.observe_version(7);
-        assert_eq!(cache.keys.get(&"k1".to_string()), Some(1));
+        assert_eq!(cache.keys.get("k1"), Some(1));
         cache.observe_version(8);
-        assert_eq!(cache.keys.get(&"k1".to_string()), None);
+        assert_eq!(cache.keys.get("k1"), None);
     }
 
     fn sender(id: i64) -> Sender {

@@ -337,7 +337,8 @@ fn checkpoint_loop(conn: Connection, db: std::fs::File, alive: std::sync::Weak<A
                 return Ok(());
             }
             passive_pass(&conn, &db)?;
-            Ok(checkpoint(&conn, "RESTART").map(|_| ())?)
+            checkpoint(&conn, "RESTART")?;
+            Ok(())
         });
         if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
