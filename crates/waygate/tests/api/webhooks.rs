@@ -269,6 +269,14 @@ fn status_events(hook: &Receiver) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// Lets the simulator take `steps` status steps (one a second) and runs what falls due.
+async fn simulator_steps(app: &TestApp, steps: usize) {
+    for _ in 0..steps {
+        app.advance(Duration::from_millis(1000));
+        app.run_jobs().await;
+    }
+}
+
 /// Sends accepted in the same transactions share status jobs; each message still walks its
 /// own schedule, each subscriber hears of each step once, and a subscription made or removed
 /// between steps takes effect at the next step.
@@ -301,10 +309,7 @@ async fn concurrent_sends_each_walk_their_own_schedule_with_events_to_current_su
     let hook_b = receiver(0).await;
     // b subscribes after its messages were queued: it hears of their next steps.
     subscribe(&app, &b, &hook_b.url, json!(["message.status"])).await;
-    for _ in 0..3 {
-        app.advance(Duration::from_millis(1000));
-        app.run_jobs().await;
-    }
+    simulator_steps(&app, 3).await;
 
     let expected = |id: i64, from_queued: bool| -> Vec<&str> {
         let steps: &[&str] = if unreachable.contains(&id) {
@@ -378,14 +383,10 @@ async fn the_first_subscription_anywhere_hears_of_the_next_step() {
     let sent = app.send_template(&t, "+14155551234").await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     let id = sent.body["message_id"].as_i64().unwrap();
-    app.advance(Duration::from_millis(1000));
-    app.run_jobs().await;
+    simulator_steps(&app, 1).await;
     let hook = receiver(0).await;
     subscribe(&app, &t, &hook.url, json!(["message.status"])).await;
-    for _ in 0..2 {
-        app.advance(Duration::from_millis(1000));
-        app.run_jobs().await;
-    }
+    simulator_steps(&app, 2).await;
     assert_eq!(
         status_events(&hook),
         [(id, "delivered".to_string()), (id, "read".to_string())]
