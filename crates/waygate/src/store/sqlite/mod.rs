@@ -20,7 +20,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 use waygate_core::money::Money;
 
@@ -92,7 +92,16 @@ fn open(path: &Path) -> StoreResult<Connection> {
     if !sqlite_pagecache::install() {
         tracing::debug!("SQLite started before waygate's page cache was installed");
     }
-    let conn = Connection::open(path)?;
+    // After the page cache: registering a VFS starts SQLite. Commits then reach the WAL in
+    // one write instead of two per page (a fifth of the writer's time was those calls).
+    let conn = if sqlite_walbuf::register() {
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), sqlite_walbuf::NAME)?
+    } else {
+        tracing::warn!(
+            "SQLite's WAL write buffer could not be registered; writing frames one by one"
+        );
+        Connection::open(path)?
+    };
     // rusqlite keeps 16 prepared statements by default; the writer alone uses more, and
     // re-preparing the evicted ones showed in its profile.
     conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
