@@ -59,8 +59,10 @@ impl Drop for Alive {
 /// WAL frames (2 KiB each) after which the checkpointer makes the WAL start over.
 const RESTART_FRAMES: i64 = 32_768;
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often the WAL is copied back into the database file. A page that several commits
+/// changed meanwhile is copied once: every 300 ms instead of 100 took the checkpointer from
+/// ~12 to ~8 µs a send at full load, with the same p99 (1 s: ~6 µs, p99 19 -> 24 ms).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
 
 struct ReaderPool {
     path: std::path::PathBuf,
