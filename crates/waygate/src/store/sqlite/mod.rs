@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_status_batches.sql"),
     include_str!("migrations/005_ledger_kind_check.sql"),
     include_str!("migrations/006_status_jobs_index.sql"),
+    include_str!("migrations/007_balances.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -719,5 +720,36 @@ mod tests {
             [],
         );
         assert!(twice.is_err(), "credit references stay unique");
+    }
+
+    #[test]
+    fn balances_move_to_their_own_table_and_keep_their_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 6).unwrap();
+        c.execute_batch(
+            "INSERT INTO users (id, name, email, balance_micros, created_at) \
+             VALUES (1, 'a', 'a@x', 700, 1), (2, 'b', 'b@x', 0, 1)",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let a = tenants::get_user(&c, 1).unwrap().unwrap();
+        assert_eq!((a.name.as_str(), a.balance.micros()), ("a", 700));
+        assert_eq!(
+            tenants::get_user(&c, 2).unwrap().unwrap().balance.micros(),
+            0
+        );
+        assert!(!tenants::move_balance(&c, 1, Money::from_micros(-701)).unwrap());
+        assert!(tenants::move_balance(&c, 1, Money::from_micros(-700)).unwrap());
+        let floor = c.execute("UPDATE balances SET micros = -1 WHERE user_id = 2", []);
+        assert!(floor.is_err(), "the balance check survived");
+        let created = tenants::create_user(&c, "c", "c@x", 2).unwrap();
+        assert_eq!(
+            tenants::get_user(&c, created.id).unwrap().unwrap().balance,
+            Money::ZERO
+        );
     }
 }

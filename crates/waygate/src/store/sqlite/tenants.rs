@@ -10,8 +10,11 @@ use crate::store::{CreditOutcome, StoreResult};
 pub fn create_user(c: &Connection, name: &str, email: &str, now: i64) -> StoreResult<User> {
     c.prepare_cached("INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![name, email, now])?;
+    let id = c.last_insert_rowid();
+    c.prepare_cached("INSERT INTO balances (user_id, micros) VALUES (?1, 0)")?
+        .execute([id])?;
     Ok(User {
-        id: c.last_insert_rowid(),
+        id,
         name: name.to_string(),
         email: email.to_string(),
         balance: Money::ZERO,
@@ -21,7 +24,8 @@ pub fn create_user(c: &Connection, name: &str, email: &str, now: i64) -> StoreRe
 pub fn get_user(c: &Connection, id: i64) -> StoreResult<Option<User>> {
     one(
         c,
-        "SELECT id, name, email, balance_micros FROM users WHERE id = ?1",
+        "SELECT u.id, u.name, u.email, b.micros FROM users u JOIN balances b ON b.user_id = u.id \
+         WHERE u.id = ?1",
         [id],
         |r| {
             Ok(User {
@@ -266,7 +270,7 @@ pub fn post_entry(c: &Connection, entry: &Entry<'_>) -> StoreResult<bool> {
 pub fn move_balance(c: &Connection, user_id: i64, amount: Money) -> StoreResult<bool> {
     let moved = c
         .prepare_cached(
-            "UPDATE users SET balance_micros = balance_micros + ?2 WHERE id = ?1 AND balance_micros + ?2 >= 0",
+            "UPDATE balances SET micros = micros + ?2 WHERE user_id = ?1 AND micros + ?2 >= 0",
         )?
         .execute(params![user_id, amount.micros()])?;
     Ok(moved == 1)
