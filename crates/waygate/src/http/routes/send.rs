@@ -1,8 +1,7 @@
 //! The two send endpoints: parse, call the service, shape the answer (and remember it for
 //! idempotent replays).
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -180,16 +179,17 @@ enum SendRequest {
 
 /// What both send endpoints do around their own parsing, in the contract's check order:
 /// rate limit, body, idempotency key, fields, then the service; then metrics and the answer.
+/// The request is taken whole: axum's `HeaderMap` extractor copies the headers.
 async fn handle(
     app: AppState,
     tenant: Tenant,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
     parse: impl FnOnce(&AppState, &Map<String, Value>) -> Result<SendRequest, ApiError>,
 ) -> Result<Response, ApiError> {
     let quota = app.limiter.check(tenant.user_id)?;
-    let object = json_object(&headers, body).await?;
-    let idem = idempotency(&headers, &object)?;
+    let (parts, body) = request.into_parts();
+    let object = json_object(&parts.headers, body).await?;
+    let idem = idempotency(&parts.headers, &object)?;
     let (reply, endpoint, freeform) = match parse(&app, &object)? {
         SendRequest::Template(request) => (
             app.services
@@ -224,10 +224,9 @@ async fn handle(
 pub async fn send_template(
     State(app): State<AppState>,
     tenant: Tenant,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    handle(app, tenant, headers, body, |app, object| {
+    handle(app, tenant, request, |app, object| {
         let mut f = Fields::new(object);
         let sender_id = f.int("sender_id");
         let template_id = f.int("template_id");
@@ -261,10 +260,9 @@ pub async fn send_template(
 pub async fn send_freeform(
     State(app): State<AppState>,
     tenant: Tenant,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    handle(app, tenant, headers, body, |app, object| {
+    handle(app, tenant, request, |app, object| {
         let mut f = Fields::new(object);
         let sender_id = f.int("sender_id");
         let phone = f.string("recipient_phone", 64);
