@@ -5,10 +5,12 @@
 //! thread made ~170 `pwrite` calls per commit (now 2-4), about 13 µs of kernel time a send (a fifth of
 //! the writer's time), most of it the per-call cost rather than the copy.
 //!
-//! This VFS is the default (unix) VFS with one change: a WAL file it opens gathers contiguous
-//! writes in memory and hands them to the real file as one write when the commit's last
-//! page arrives (the page after a frame header whose "database size after commit" field is
-//! not zero; see SQLite's WAL file format). Everything that could look at the file first
+//! This VFS is the default (unix) VFS with one change: a WAL file it opens gathers frames
+//! (a 24-byte header, then its page, at the end of what is gathered) in memory and hands them
+//! to the real file as one write when the commit's last page arrives (the page after a frame
+//! header whose "database size after commit" field is not zero; see SQLite's WAL file
+//! format). Any other write is passed through at once, after what is gathered. Should a
+//! SQLite upgrade write frames differently, the crate's tests fail. Everything that could look at the file first
 //! writes out what is gathered: reads, syncs, size queries, truncation, close, and a write
 //! anywhere but at the end of the gathered run. So when SQLite publishes the commit in the
 //! WAL index, its frames are already in the file, which is what other connections read, and
@@ -84,8 +86,17 @@ struct Gathered {
     bytes: Vec<u8>,
     /// The file offset of `bytes[0]`.
     start: i64,
-    /// The last write was a commit frame's header: the next one is the commit's last page.
-    commit_page_next: bool,
+    next: Next,
+}
+
+/// What the next gathered write should be. SQLite writes a frame as its 24-byte header, then
+/// its page; anything else is passed through at once.
+#[derive(Default, Clone, Copy)]
+enum Next {
+    #[default]
+    Header,
+    /// The page of the frame whose header came last; `commit` when that frame ends a commit.
+    Page { commit: bool },
 }
 
 fn base() -> *mut ffi::sqlite3_vfs {
@@ -183,20 +194,42 @@ unsafe extern "C" fn write(
     let data = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), amount as usize) };
     // SAFETY: an open WAL file.
     let g = unsafe { gathered(file) };
-    if !g.bytes.is_empty() && offset != g.start + g.bytes.len() as i64 {
+    let at_end = offset == g.start + g.bytes.len() as i64;
+    let expected = match g.next {
+        _ if data.len() == FRAME_HEADER => Some(data[4..8] != [0; 4]),
+        Next::Page { commit } if at_end => Some(commit),
+        _ => None,
+    };
+    if !g.bytes.is_empty() && (!at_end || expected.is_none()) {
         // SAFETY: as above.
         let rc = unsafe { flush(file) };
         if rc != ffi::SQLITE_OK {
             return rc;
         }
     }
+    let Some(commit) = expected else {
+        // Not a frame (the WAL header, padding): written as it comes.
+        g.next = Next::Header;
+        // SAFETY: the inner file is open; the arguments are SQLite's.
+        return unsafe {
+            inner_methods(file).xWrite.expect("the default VFS writes")(
+                inner(file),
+                data.as_ptr().cast(),
+                amount,
+                offset,
+            )
+        };
+    };
     if g.bytes.is_empty() {
         g.start = offset;
     }
     g.bytes.extend_from_slice(data);
-    let ends_commit = std::mem::take(&mut g.commit_page_next);
-    g.commit_page_next = data.len() == FRAME_HEADER && data[4..8] != [0; 4];
-    if ends_commit || g.bytes.len() >= FLUSH_AT {
+    let page_done = matches!(g.next, Next::Page { .. }) && data.len() != FRAME_HEADER;
+    g.next = match page_done {
+        true => Next::Header,
+        false => Next::Page { commit },
+    };
+    if (page_done && commit) || g.bytes.len() >= FLUSH_AT {
         // SAFETY: as above.
         return unsafe { flush(file) };
     }
