@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_ledger_kind_check.sql"),
     include_str!("migrations/006_status_jobs_index.sql"),
     include_str!("migrations/007_balances.sql"),
+    include_str!("migrations/008_message_status.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -751,5 +752,32 @@ mod tests {
             tenants::get_user(&c, created.id).unwrap().unwrap().balance,
             Money::ZERO
         );
+    }
+
+    #[test]
+    fn message_statuses_move_to_their_own_table_with_history_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..7] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 7).unwrap();
+        c.execute_batch(
+            r#"INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, recipient_phone,
+                 body, status, error_code, error_message, price_micros, status_history, created_at)
+               VALUES (7, 1, 1, 1, 'outbound', '+14155550100', 'hi', 'failed', 63016, 'window', 5,
+                 '[{"status":"pending","at":1},{"status":"failed","at":2}]', 1)"#,
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let m = messaging::get_message(&c, 7).unwrap().unwrap();
+        assert_eq!((m.status.as_str(), m.body.as_str()), ("failed", "hi"));
+        assert_eq!(
+            (m.error_code, m.error_message.as_deref()),
+            (Some(63016), Some("window"))
+        );
+        assert_eq!(m.status_history.len(), 2);
+        let gone = c.prepare("SELECT status FROM messages");
+        assert!(gone.is_err(), "the column left the wide table");
     }
 }

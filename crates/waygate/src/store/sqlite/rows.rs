@@ -14,6 +14,8 @@ pub const TEMPLATE_COLUMNS: &str =
     "id, sender_id, name, language, category, status, body_text, variables, provider_ref";
 pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone, customer_name, \
      last_message_at, last_customer_message_at, last_template_at";
+/// Messages with their status, for `SELECT {MESSAGE_COLUMNS} FROM {MESSAGES}`.
+pub const MESSAGES: &str = "messages JOIN message_status ON message_id = id";
 pub const MESSAGE_COLUMNS: &str = "id, conversation_id, user_id, direction, sender_id, recipient_phone, \
      template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history, \
      media, button_payload";
