@@ -593,18 +593,18 @@ fn advance(
          error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END \
          WHERE message_id = ?1 AND instr(?7, ',' || status || ',') > 0",
     )?;
+    // Bound once for the whole batch; only the id changes from message to message (binding
+    // all seven for each copied the two texts every time).
+    update.raw_bind_parameter(2, change.status.as_str())?;
+    update.raw_bind_parameter(3, &step)?;
+    update.raw_bind_parameter(4, failure)?;
+    update.raw_bind_parameter(5, change.error_code)?;
+    update.raw_bind_parameter(6, change.error_message)?;
+    update.raw_bind_parameter(7, &predecessors)?;
     let mut moved = Vec::with_capacity(message_ids.len());
     for &id in message_ids {
-        let changed = update.execute(params![
-            id,
-            change.status.as_str(),
-            step,
-            failure,
-            change.error_code,
-            change.error_message,
-            predecessors
-        ])?;
-        if changed == 1 {
+        update.raw_bind_parameter(1, id)?;
+        if update.raw_execute()? == 1 {
             moved.push(id);
         }
     }
