@@ -2,19 +2,20 @@
 //!
 //! SQLite appends a commit to the WAL as two writes per page: the 24-byte frame header, then
 //! the page. Under waygate's load a commit of ~25 sends dirties ~85 pages, so the writer
-//! thread made ~170 `pwrite` calls per commit (now 2-4), about 13 µs of kernel time a send (a fifth of
-//! the writer's time), most of it the per-call cost rather than the copy.
+//! thread made ~170 `pwrite` calls per commit (now 2-4), about 13 µs of kernel time a send
+//! (a fifth of the writer's time), most of it the per-call cost rather than the copy.
 //!
 //! This VFS is the default (unix) VFS with one change: a WAL file it opens gathers frames
 //! (a 24-byte header, then its page, at the end of what is gathered) in memory and hands them
 //! to the real file as one write when the commit's last page arrives (the page after a frame
 //! header whose "database size after commit" field is not zero; see SQLite's WAL file
-//! format). Any other write is passed through at once, after what is gathered. Should a
-//! SQLite upgrade write frames differently, the crate's tests fail. Everything that could look at the file first
-//! writes out what is gathered: reads, syncs, size queries, truncation, close, and a write
-//! anywhere but at the end of the gathered run. So when SQLite publishes the commit in the
-//! WAL index, its frames are already in the file, which is what other connections read, and
-//! a failed write fails the commit as it would have without the buffer.
+//! format). Any other write is passed through at once, after what is gathered. Everything
+//! that could look at the file first writes out what is gathered: reads, syncs, size
+//! queries, truncation, close, and a write anywhere but at the end of the gathered run. So
+//! when SQLite publishes the commit in the WAL index, its frames are already in the file,
+//! which is what other connections read, and a failed write fails the commit as it would
+//! have without the buffer. Should a SQLite upgrade write frames differently, the crate's
+//! tests fail.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::OnceLock;
@@ -151,19 +152,16 @@ unsafe extern "C" fn open(
     }
 }
 
-/// Writes out what is gathered.
-unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
+/// Writes `data` at `offset` through the inner file, in calls the default VFS takes whole.
+unsafe fn write_through(file: *mut ffi::sqlite3_file, data: &[u8], offset: i64) -> c_int {
     // SAFETY: called on open WAL files only.
-    let g = unsafe { gathered(file) };
-    // SAFETY: as above.
     let write = unsafe { inner_methods(file) }
         .xWrite
         .expect("the default VFS writes");
-    let mut rc = ffi::SQLITE_OK;
-    let mut offset = g.start;
-    for chunk in g.bytes.chunks(WRITE_CHUNK) {
+    let mut offset = offset;
+    for chunk in data.chunks(WRITE_CHUNK) {
         // SAFETY: the inner file is open; the chunk is readable and short enough.
-        rc = unsafe {
+        let rc = unsafe {
             write(
                 inner(file),
                 chunk.as_ptr().cast(),
@@ -172,14 +170,24 @@ unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
             )
         };
         if rc != ffi::SQLITE_OK {
-            break;
+            return rc;
         }
         offset += chunk.len() as i64;
     }
-    if !g.bytes.is_empty() {
-        #[cfg(test)]
-        tests::FLUSHES.with(|n| n.set(n.get() + 1));
+    ffi::SQLITE_OK
+}
+
+/// Writes out what is gathered.
+unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: called on open WAL files only.
+    let g = unsafe { gathered(file) };
+    if g.bytes.is_empty() {
+        return ffi::SQLITE_OK;
     }
+    #[cfg(test)]
+    tests::FLUSHES.with(|n| n.set(n.get() + 1));
+    // SAFETY: as above.
+    let rc = unsafe { write_through(file, &g.bytes, g.start) };
     g.bytes.clear();
     rc
 }
@@ -210,15 +218,8 @@ unsafe extern "C" fn write(
     let Some(commit) = expected else {
         // Not a frame (the WAL header, padding): written as it comes.
         g.next = Next::Header;
-        // SAFETY: the inner file is open; the arguments are SQLite's.
-        return unsafe {
-            inner_methods(file).xWrite.expect("the default VFS writes")(
-                inner(file),
-                data.as_ptr().cast(),
-                amount,
-                offset,
-            )
-        };
+        // SAFETY: as above.
+        return unsafe { write_through(file, data, offset) };
     };
     if g.bytes.is_empty() {
         g.start = offset;
