@@ -49,6 +49,13 @@ fn insert(c: &Connection, from: i64, rows: i64, size: usize) {
     }
 }
 
+/// One transaction that inserts what `insert` does, committed.
+fn commit_rows(c: &Connection, from: i64, rows: i64, size: usize) {
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    insert(c, from, rows, size);
+    c.execute_batch("COMMIT").unwrap();
+}
+
 #[test]
 fn each_commit_reaches_the_file_in_one_write_before_the_commit_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,9 +63,7 @@ fn each_commit_reaches_the_file_in_one_write_before_the_commit_returns() {
     let c = open_buffered(&path);
     for round in 0..20 {
         let before = flushes();
-        c.execute_batch("BEGIN IMMEDIATE").unwrap();
-        insert(&c, round * 50, 50, 300);
-        c.execute_batch("COMMIT").unwrap();
+        commit_rows(&c, round * 50, 50, 300);
         assert_eq!(
             flushes() - before,
             1,
@@ -74,9 +79,7 @@ fn a_transaction_past_the_limit_is_written_in_parts_and_whole() {
     let path = dir.path().join("db");
     let c = open_buffered(&path);
     let before = flushes();
-    c.execute_batch("BEGIN IMMEDIATE").unwrap();
-    insert(&c, 0, 5_000, 2_000); // about 10 MiB of pages
-    c.execute_batch("COMMIT").unwrap();
+    commit_rows(&c, 0, 5_000, 2_000); // about 10 MiB of pages
     assert!(flushes() - before >= 3, "{} writes", flushes() - before);
     assert_eq!(seen(&path), (5_000, 5_000 * 2_000));
 }
@@ -92,9 +95,7 @@ fn rolled_back_and_spilled_transactions_leave_a_sound_database() {
     insert(&c, 0, 2_000, 500);
     c.execute_batch("ROLLBACK").unwrap();
     for round in 0..5 {
-        c.execute_batch("BEGIN IMMEDIATE").unwrap();
-        insert(&c, round * 400, 400, 500);
-        c.execute_batch("COMMIT").unwrap();
+        commit_rows(&c, round * 400, 400, 500);
     }
     c.execute_batch("BEGIN IMMEDIATE").unwrap();
     insert(&c, 10_000, 1_000, 500);
@@ -116,9 +117,7 @@ fn what_the_files_hold_after_each_commit_is_the_committed_data() {
     let path = dir.path().join("db");
     let c = open_buffered(&path);
     for round in 0..3 {
-        c.execute_batch("BEGIN IMMEDIATE").unwrap();
-        insert(&c, round * 100, 100, 700);
-        c.execute_batch("COMMIT").unwrap();
+        commit_rows(&c, round * 100, 100, 700);
         let copy = tempfile::tempdir().unwrap();
         let copied = copy.path().join("db");
         std::fs::copy(&path, &copied).unwrap();

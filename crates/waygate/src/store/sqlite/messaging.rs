@@ -577,10 +577,11 @@ fn advance(
     // The step is spliced in before the history's closing bracket: the history is always a
     // non-empty array of objects written by this module, so it ends in `}]`. `json_insert`
     // (parse, insert, print) was a tenth of the writer's time under the simulator's steps,
-    // and `substr(h, 1, length(h) - 1)` counted the characters twice (6 % of the writer). The state machine's guard is
-    // part of the UPDATE (the statuses this one may follow, as `,a,b,`), so a step costs one
-    // statement, not a read and a write; `IN (...)` would build a temporary table per run.
-    // Inbound messages are never moved: `received` precedes no status.
+    // and `substr(h, 1, length(h) - 1)` counted the characters twice (6 % of the writer).
+    // The state machine's guard is part of the UPDATE (the statuses this one may follow, as
+    // `,a,b,`), so a step costs one statement, not a read and a write; `IN (...)` would build
+    // a temporary table per run. Inbound messages are never moved: `received` precedes no
+    // status.
     let step = json_text(&StatusStep {
         status: change.status.as_str().into(),
         at: change.at,

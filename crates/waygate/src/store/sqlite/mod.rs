@@ -691,14 +691,21 @@ mod tests {
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
-    #[test]
-    fn the_ledger_rebuild_keeps_entries_and_still_refuses_unknown_kinds() {
+    /// A new database with only the first `version` migrations applied (its directory is
+    /// removed when the first value is dropped).
+    fn at_version(version: usize) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = open(&dir.path().join("t.db")).unwrap();
-        for sql in &MIGRATIONS[..4] {
+        let c = open(&dir.path().join("t.db")).unwrap();
+        for sql in &MIGRATIONS[..version] {
             c.execute_batch(sql).unwrap();
         }
-        c.pragma_update(None, "user_version", 4).unwrap();
+        c.pragma_update(None, "user_version", version).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn the_ledger_rebuild_keeps_entries_and_still_refuses_unknown_kinds() {
+        let (_dir, mut c) = at_version(4);
         c.execute_batch(
             "INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, reference, created_at) \
              VALUES (1, 'credit', 5, NULL, 'r1', 1), (1, 'charge', -2, 9, NULL, 2)",
@@ -725,12 +732,7 @@ mod tests {
 
     #[test]
     fn balances_move_to_their_own_table_and_keep_their_floor() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = open(&dir.path().join("t.db")).unwrap();
-        for sql in &MIGRATIONS[..6] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.pragma_update(None, "user_version", 6).unwrap();
+        let (_dir, mut c) = at_version(6);
         c.execute_batch(
             "INSERT INTO users (id, name, email, balance_micros, created_at) \
              VALUES (1, 'a', 'a@x', 700, 1), (2, 'b', 'b@x', 0, 1)",
@@ -756,12 +758,7 @@ mod tests {
 
     #[test]
     fn message_statuses_move_to_their_own_table_with_history_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = open(&dir.path().join("t.db")).unwrap();
-        for sql in &MIGRATIONS[..7] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.pragma_update(None, "user_version", 7).unwrap();
+        let (_dir, mut c) = at_version(7);
         c.execute_batch(
             r#"INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, recipient_phone,
                  body, status, error_code, error_message, price_micros, status_history, created_at)
