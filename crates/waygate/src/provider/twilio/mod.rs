@@ -2,10 +2,14 @@
 //! errors classified by what they say about whether the message was created.
 
 pub mod signature;
+mod transport;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::http::{header, HeaderValue, Request, Uri};
+use http_body_util::Full;
 use serde::Deserialize;
 use waygate_core::gcra::Decision;
 use waygate_core::status::MessageStatus;
@@ -15,14 +19,15 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyed_gcra::KeyedGcra;
 use crate::store::Outgoing;
+use transport::{Transport, TransportError};
 
 pub struct Twilio {
-    http: reqwest::Client,
+    http: Transport,
     /// Parsed once: parsing it again for every request was a twentieth of the dispatcher's
     /// CPU in the drain.
-    messages_url: reqwest::Url,
+    messages_url: Uri,
     /// HTTP Basic credentials for every send, encoded once.
-    authorization: reqwest::header::HeaderValue,
+    authorization: HeaderValue,
     callback_base: String,
     /// Paces each WhatsApp sender to its throughput.
     pace: KeyedGcra<String>,
@@ -64,18 +69,13 @@ impl Twilio {
                 config.twilio_api_key_secret.clone(),
             )
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_millis(config.twilio_timeout_ms))
-            .pool_max_idle_per_host(256)
-            .build()
-            .ok()?;
+        let http = Transport::new(Duration::from_millis(config.twilio_timeout_ms));
         let messages_url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             config.twilio_api_base.trim_end_matches('/'),
             config.twilio_account_sid
         );
-        let messages_url = reqwest::Url::parse(&messages_url)
+        let messages_url = Uri::try_from(messages_url)
             .map_err(|e| tracing::error!(error = %e, "invalid Twilio messages URL; Twilio is off"))
             .ok()?;
         let authorization = basic_authorization(&username, &password)?;
@@ -104,15 +104,16 @@ impl Twilio {
         }
     }
 
-    fn form(&self, m: &Outgoing) -> Vec<(&'static str, String)> {
-        let mut form = vec![
-            ("To", format!("whatsapp:{}", m.to)),
-            ("From", format!("whatsapp:{}", m.from)),
-            ("StatusCallback", self.status_callback(m.message_id)),
-        ];
+    /// The send's form body, encoded straight into one string (serde_urlencoded's
+    /// serializer cost more than the encoding itself).
+    fn form(&self, m: &Outgoing) -> String {
+        let mut form = url::form_urlencoded::Serializer::new(String::with_capacity(512));
+        form.append_pair("To", &format!("whatsapp:{}", m.to));
+        form.append_pair("From", &format!("whatsapp:{}", m.from));
+        form.append_pair("StatusCallback", &self.status_callback(m.message_id));
         match &m.template_ref {
             Some(content_sid) => {
-                form.push(("ContentSid", content_sid.clone()));
+                form.append_pair("ContentSid", content_sid);
                 if !m.variables.is_empty() {
                     let vars: serde_json::Map<String, serde_json::Value> = m
                         .variables
@@ -120,24 +121,60 @@ impl Twilio {
                         .enumerate()
                         .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v.clone())))
                         .collect();
-                    form.push((
+                    form.append_pair(
                         "ContentVariables",
-                        serde_json::Value::Object(vars).to_string(),
-                    ));
+                        &serde_json::Value::Object(vars).to_string(),
+                    );
                 }
             }
-            None => form.push(("Body", m.body.clone())),
+            None => {
+                form.append_pair("Body", &m.body);
+            }
         }
-        form
+        form.finish()
+    }
+
+    /// A request to the Messages resource with our credentials; `query` goes after its path.
+    fn request(
+        &self,
+        method: &str,
+        query: Option<&str>,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, ProviderError> {
+        let uri = match query {
+            None => self.messages_url.clone(),
+            Some(query) => {
+                Uri::try_from(format!("{}?{query}", self.messages_url)).map_err(|e| {
+                    ProviderError::Retryable {
+                        reason: format!("cannot form a Twilio URL: {e}"),
+                        retry_after: None,
+                    }
+                })?
+            }
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        request
+            .body(Full::new(body))
+            .map_err(|e| ProviderError::Retryable {
+                reason: format!("cannot form a Twilio request: {e}"),
+                retry_after: None,
+            })
     }
 }
 
 /// `Basic base64(user:password)`, marked sensitive so that it never shows in debug output.
-fn basic_authorization(username: &str, password: &str) -> Option<reqwest::header::HeaderValue> {
+fn basic_authorization(username: &str, password: &str) -> Option<HeaderValue> {
     use base64::Engine;
     let encoded =
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {encoded}"))
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
         .map_err(|e| tracing::error!(error = %e, "Twilio credentials cannot form a header; Twilio is off"))
         .ok()?;
     value.set_sensitive(true);
@@ -145,49 +182,26 @@ fn basic_authorization(username: &str, password: &str) -> Option<reqwest::header
 }
 
 /// What a failed request says about whether Twilio may have created the message.
-fn transport_error(e: &reqwest::Error) -> ProviderError {
-    if e.is_connect() {
-        ProviderError::Retryable {
-            reason: format!("cannot connect to Twilio: {e}"),
+fn transport_error(e: TransportError) -> ProviderError {
+    match e {
+        TransportError::Connect(reason) => ProviderError::Retryable {
+            reason,
             retry_after: None,
-        }
-    } else {
-        ProviderError::Unknown {
-            reason: format!("request to Twilio failed: {e}"),
-        }
+        },
+        TransportError::Failed(reason) => ProviderError::Unknown { reason },
     }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 #[async_trait]
 impl Provider for Twilio {
     async fn send(&self, m: &Outgoing) -> Result<Accepted, ProviderError> {
         self.paced(&m.from).await;
-        let response = self
-            .http
-            .post(self.messages_url.clone())
-            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&self.form(m))
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+        let request = self.request("POST", None, Bytes::from(self.form(m)))?;
+        let answer = self.http.exchange(request).await.map_err(transport_error)?;
+        let (status, body) = (answer.status, &answer.body);
         if status.is_success() {
             let resource: MessageResource =
-                serde_json::from_slice(&body).map_err(|e| ProviderError::Unknown {
+                serde_json::from_slice(body).map_err(|e| ProviderError::Unknown {
                     reason: format!("Twilio answered {status} with an unreadable body: {e}"),
                 })?;
             return Ok(Accepted {
@@ -208,11 +222,11 @@ impl Provider for Twilio {
         if status.as_u16() == 429 {
             return Err(ProviderError::Retryable {
                 reason: "Twilio answered 429 Too Many Requests".into(),
-                retry_after: wait,
+                retry_after: answer.retry_after(),
             });
         }
         if status.is_client_error() {
-            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            let error: Option<ErrorBody> = serde_json::from_slice(body).ok();
             let code = error
                 .as_ref()
                 .and_then(|e| e.code)
@@ -232,29 +246,21 @@ impl Provider for Twilio {
         m: &Outgoing,
         since_ms: i64,
     ) -> Result<Vec<Found>, ProviderError> {
-        let query = [
-            ("To", format!("whatsapp:{}", m.to)),
-            ("From", format!("whatsapp:{}", m.from)),
-            ("PageSize", "50".to_string()),
-        ];
-        let response = self
-            .http
-            .get(self.messages_url.clone())
-            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
-            .query(&query)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        if !response.status().is_success() {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("To", &format!("whatsapp:{}", m.to))
+            .append_pair("From", &format!("whatsapp:{}", m.from))
+            .append_pair("PageSize", "50")
+            .finish();
+        let request = self.request("GET", Some(&query), Bytes::new())?;
+        let answer = self.http.exchange(request).await.map_err(transport_error)?;
+        if !answer.status.is_success() {
             return Err(ProviderError::Retryable {
-                reason: format!("listing messages answered {}", response.status()),
-                retry_after: retry_after(response.headers()),
+                reason: format!("listing messages answered {}", answer.status),
+                retry_after: answer.retry_after(),
             });
         }
-        let list: MessageList = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Retryable {
+        let list: MessageList =
+            serde_json::from_slice(&answer.body).map_err(|e| ProviderError::Retryable {
                 reason: format!("unreadable message list: {e}"),
                 retry_after: None,
             })?;
