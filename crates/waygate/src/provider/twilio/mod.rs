@@ -98,8 +98,7 @@ impl Twilio {
     }
 
     async fn paced(&self, sender: &str) {
-        let key = sender.to_string();
-        while let Decision::Deny { retry_after_micros } = self.pace.check(&key) {
+        while let Decision::Deny { retry_after_micros } = self.pace.check(sender) {
             tokio::time::sleep(Duration::from_micros(retry_after_micros)).await;
         }
     }
