@@ -9,7 +9,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Request, Uri};
-use http_body_util::Full;
 use serde::Deserialize;
 use waygate_core::gcra::Decision;
 use waygate_core::status::MessageStatus;
@@ -69,7 +68,6 @@ impl Twilio {
                 config.twilio_api_key_secret.clone(),
             )
         };
-        let http = Transport::new(Duration::from_millis(config.twilio_timeout_ms));
         let messages_url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             config.twilio_api_base.trim_end_matches('/'),
@@ -78,6 +76,10 @@ impl Twilio {
         let messages_url = Uri::try_from(messages_url)
             .map_err(|e| tracing::error!(error = %e, "invalid Twilio messages URL; Twilio is off"))
             .ok()?;
+        let http = Transport::for_target(
+            &messages_url,
+            Duration::from_millis(config.twilio_timeout_ms),
+        )?;
         let authorization = basic_authorization(&username, &password)?;
         Some(Twilio {
             http,
@@ -139,7 +141,7 @@ impl Twilio {
         method: &str,
         query: Option<&str>,
         body: Bytes,
-    ) -> Result<Request<Full<Bytes>>, ProviderError> {
+    ) -> Result<Request<Bytes>, ProviderError> {
         let uri = match query {
             None => self.messages_url.clone(),
             Some(query) => {
@@ -159,12 +161,10 @@ impl Twilio {
         if !body.is_empty() {
             request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
-        request
-            .body(Full::new(body))
-            .map_err(|e| ProviderError::Retryable {
-                reason: format!("cannot form a Twilio request: {e}"),
-                retry_after: None,
-            })
+        request.body(body).map_err(|e| ProviderError::Retryable {
+            reason: format!("cannot form a Twilio request: {e}"),
+            retry_after: None,
+        })
     }
 }
 
