@@ -2,7 +2,8 @@
 //! and out of order, and a stale one must never undo a newer state (API.md §7).
 
 /// Twilio's message statuses, which waygate uses for every provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     Pending,
     Accepted,

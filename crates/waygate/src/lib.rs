@@ -119,6 +119,7 @@ impl App {
         stop: CancellationToken,
         run_jobs: bool,
     ) -> anyhow::Result<()> {
+        let store = self.state.services.store.clone();
         let runner = run_jobs.then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
         tokio::spawn(self.state.services.clone().watch_directory(stop.clone()));
         let router = http::router(self.state);
@@ -130,6 +131,7 @@ impl App {
         if let Some(runner) = runner {
             let _ = runner.await;
         }
+        store.flush().await?;
         Ok(())
     }
 }

@@ -317,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin(command) => {
             let app = App::build(config, Clock::default())?;
             let out = admin(&app, command).await?;
+            app.services().store.flush().await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }

@@ -35,7 +35,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A send that passed every check the caller can make without the store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewSend {
     pub user_id: i64,
     pub sender_id: i64,
@@ -44,6 +44,7 @@ pub struct NewSend {
     /// `None` for a freeform message.
     pub template: Option<TemplateSend>,
     pub body: String,
+    #[serde(with = "exact_micros")]
     pub price: Money,
     pub idempotency: Option<IdempotencyKey>,
     pub now: i64,
@@ -51,8 +52,22 @@ pub struct NewSend {
     pub template_opens: bool,
 }
 
+/// Money in journal records as exact micro-units (its public form is a decimal number).
+mod exact_micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use waygate_core::money::Money;
+
+    pub fn serialize<S: Serializer>(money: &Money, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(money.micros())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+        i64::deserialize(d).map(Money::from_micros)
+    }
+}
+
 /// How a recorded send reaches its provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Dispatch {
     /// Through a dispatch job, claimed for `lease_ms` by the request that records it.
     Queue { lease_ms: i64 },
@@ -65,14 +80,14 @@ pub enum Dispatch {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TemplateSend {
     pub template_id: i64,
     pub variables: Vec<String>,
     pub messaging_limit: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: Vec<u8>,
@@ -131,7 +146,7 @@ pub struct Outgoing {
     pub variables: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum DispatchResult {
     Accepted {
         sid: String,
@@ -229,6 +244,10 @@ pub struct CreditOutcome {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Makes every answered write visible to other processes reading the database (the
+    /// embedded store commits what only its journal holds); for a clean shutdown.
+    async fn flush(&self) -> StoreResult<()>;
     async fn has_users(&self) -> StoreResult<bool>;
 
     async fn create_user(&self, name: String, email: String, now: i64) -> StoreResult<User>;

@@ -449,6 +449,8 @@ pub fn apply_due_statuses(
     now: i64,
     limit: i64,
 ) -> StoreResult<usize> {
+    // Steps promised in the open transaction, which may run for a while yet, are due too.
+    w.followups.write(c)?;
     let due = all(
         c,
         "SELECT id, payload FROM jobs WHERE kind = 'status' AND dead = 0 AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",

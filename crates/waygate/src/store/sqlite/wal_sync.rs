@@ -1,9 +1,10 @@
 //! Durability off the writer's path. The writer commits with `synchronous=NORMAL`, which in
-//! WAL mode writes a transaction's frames to the WAL file without syncing it, and hands the
-//! batch's replies here. This thread syncs the WAL file (one `fdatasync` covering every batch
-//! committed since the last one) and only then answers them, while the writer already runs
-//! the next batch. So every answered write is on disk, as with `synchronous=FULL`, but the
-//! writer never waits for the disk.
+//! WAL mode writes a transaction's frames to the WAL file without syncing it, and hands its
+//! replies here, with the journal records it ran since. This thread syncs the WAL when a
+//! batch carries a plain commit, appends and syncs the records, and only then answers, while
+//! the writer already runs what comes next. So every answered write is on disk (in the WAL,
+//! or in the journal from which a restart runs it again), but the writer never waits for
+//! the disk.
 //!
 //! Why this is safe: a transaction's frames are written to the WAL before its COMMIT returns,
 //! so a sync started afterwards covers them; a checkpoint never copies unsynced frames into
@@ -14,9 +15,11 @@
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 
-use super::writer::{Reply, ToWriter};
+use super::journal::Journal;
+use super::writer::{Batch, Marks, Reply, ToWriter};
 use crate::store::{StoreError, StoreResult};
 
 /// The WAL file that the database at `db` writes to, kept open for syncing.
@@ -38,7 +41,7 @@ impl WalFile {
 
     /// Syncs the WAL's data. SQLite keeps the same file while any connection is open (it
     /// rewinds and truncates, but does not replace it); the inode check makes sure of that.
-    fn sync(&mut self) -> StoreResult<()> {
+    pub fn sync(&mut self) -> StoreResult<()> {
         let now = std::fs::metadata(&self.path).map_err(|e| cannot("stat", &self.path, e))?;
         let held = self
             .file
@@ -57,30 +60,61 @@ fn cannot(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Corrupt(format!("cannot {what} {}: {e}", path.display()))
 }
 
-/// Answers committed batches once the WAL holding them is on disk, and tells the writer
-/// how many it answered, until the writer stops.
+/// Answers the writer's batches once what they hold is on disk: the WAL when a batch
+/// carries a plain commit, the journal records they carry (appended in one write and one
+/// `fdatasync` for every batch that arrived during the last sync). Tells the writer how
+/// many batches it answered, until the writer stops.
 pub fn sync_loop(
     mut wal: WalFile,
-    committed: mpsc::Receiver<Vec<Reply>>,
+    mut journal: Option<Journal>,
+    marks: Arc<Marks>,
+    batches: mpsc::Receiver<Batch>,
     writer: mpsc::Sender<ToWriter>,
 ) {
-    while let Ok(first) = committed.recv() {
-        let mut replies = first;
-        let mut batches = 1;
-        while let Ok(more) = committed.try_recv() {
-            replies.extend(more);
-            batches += 1;
+    while let Ok(first) = batches.recv() {
+        let mut round = vec![first];
+        while let Ok(more) = batches.try_recv() {
+            round.push(more);
         }
         let started = std::time::Instant::now();
-        let synced = wal.sync();
+        let synced = sync_round(&mut wal, journal.as_mut(), &marks, &mut round);
         metrics::histogram!("waygate_store_sync_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &synced {
-            tracing::error!(error = %e, "the WAL could not be synced; the writes it holds are not acknowledged");
+            tracing::error!(error = %e, "the WAL or the journal could not be synced; the writes they hold are not acknowledged");
         }
+        let count = round.len();
+        let replies: Vec<Reply> = round.into_iter().flat_map(|b| b.replies).collect();
         metrics::histogram!("waygate_store_synced_operations").record(replies.len() as f64);
         for reply in replies {
             reply(synced.clone());
         }
-        let _ = writer.send(ToWriter::Synced(batches));
+        let _ = writer.send(ToWriter::Synced(count));
+    }
+}
+
+/// The WAL first: a record may depend on a plain commit in the same round.
+fn sync_round(
+    wal: &mut WalFile,
+    journal: Option<&mut Journal>,
+    marks: &Marks,
+    round: &mut [Batch],
+) -> StoreResult<()> {
+    if round.iter().any(|b| b.wal) {
+        wal.sync()?;
+    }
+    let last_seq = round.iter().map(|b| b.last_seq).max().unwrap_or(0);
+    let mut records = Vec::new();
+    for batch in round.iter_mut() {
+        if records.is_empty() {
+            records = std::mem::take(&mut batch.journal);
+        } else {
+            records.extend_from_slice(&batch.journal);
+        }
+    }
+    match journal {
+        Some(journal) if !records.is_empty() => journal
+            .append(&records, last_seq, marks.durable.load(Ordering::Acquire))
+            .map_err(|e| StoreError::Corrupt(format!("cannot write the journal: {e}"))),
+        _ => Ok(()),
     }
 }

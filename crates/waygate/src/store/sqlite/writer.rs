@@ -1,36 +1,88 @@
-//! The writer thread: every write runs here, many to a transaction (group commit).
+//! The writer thread: every write runs here, in one long transaction at a time.
 //!
-//! Operations run as they arrive inside an open transaction. The transaction commits as
-//! soon as the disk is free, that is when the sync thread (`wal_sync`) has answered every
-//! batch handed to it; while a sync runs, arriving operations join the open transaction. So
-//! a commit carries what arrived during one sync, however fast the disk is, and the pages
-//! that a batch's operations share (table tails, an index leaf) are written to the WAL once
-//! per batch rather than once per operation.
+//! Two kinds of operation run in it. A journaled one (a send, a status step, a dispatch
+//! outcome) is answered once its record is synced in the journal (`journal`); SQLite commits
+//! those in bulk, every `COMMIT_EVERY` or when a read needs to see them, without syncing,
+//! so that the pages they share (index leaves, table tails) are written once for thousands.
+//! Any other ("plain") operation that changed something is committed right after it runs and
+//! answered once the WAL holding that commit is synced: what it did cannot be replayed.
+//!
+//! The sync thread (`wal_sync`) does the syncing while the writer goes on; records and
+//! plain replies that arrive while it syncs go to it together once it is free (group
+//! commit of the journal).
 
 use std::cell::RefCell;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::journal::{self, Record};
+use super::journaled::{self, Journaled};
 use super::{messaging, webhooks};
 use crate::store::{StoreError, StoreResult};
 
-/// Most operations one transaction carries; bounds the latency one commit adds.
+/// Most messages taken from the inbox before the writer looks at committing and syncing.
 const MAX_BATCH: usize = 1024;
 
-/// Answers one operation once its commit is durable, or with the error that undid it.
+/// How long journaled operations collect in one SQLite transaction. Longer shares more
+/// pages per commit; the commit's page writes hold the writer up meanwhile.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// Journaled operations one transaction holds at most (bounds the memory kept to run them
+/// again after a rollback).
+const MAX_JOURNALED: usize = 16 * 1024;
+
+/// Answers one operation once what it did is durable, or with the error that undid it.
 pub type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
+/// What an operation leaves for the writer.
+pub enum Done {
+    /// Not journaled: committed at once if it changed anything.
+    Plain(Reply),
+    /// Journaled: the record to append if it changed anything (`None`: it failed).
+    Journaled(Reply, Option<Vec<u8>>),
+}
+
+impl Done {
+    fn into_reply(self) -> Reply {
+        match self {
+            Done::Plain(reply) | Done::Journaled(reply, _) => reply,
+        }
+    }
+}
+
 /// An operation for the writer; given the connection and the writer's state, or the error
 /// that kept the transaction from starting.
-pub type WriteOp = Box<dyn FnOnce(StoreResult<(&Connection, &WriterState)>) -> Reply + Send>;
+pub type WriteOp = Box<dyn FnOnce(StoreResult<(&Connection, &WriterState)>) -> Done + Send>;
 
 pub enum ToWriter {
     Op(WriteOp),
-    /// The sync thread answered this many committed batches.
+    /// The sync thread answered this many batches.
     Synced(usize),
+    /// Commit what the open transaction holds (a read must see it), then answer.
+    Flush(Reply),
     /// The last handle on the store is gone: commit what is open, then stop.
     Stop,
+}
+
+/// What the writer hands the sync thread: journal records to append and sync, whether the
+/// WAL must be synced too (a plain commit), and the replies to give once both are done.
+pub struct Batch {
+    pub journal: Vec<u8>,
+    pub last_seq: u64,
+    pub wal: bool,
+    pub replies: Vec<Reply>,
+}
+
+/// Progress marks the store's threads share: the last journaled record, the last one in a
+/// SQLite commit, and the last one in a commit known to be synced (the checkpointer's).
+#[derive(Default)]
+pub struct Marks {
+    pub journaled: AtomicU64,
+    pub committed: AtomicU64,
+    pub durable: AtomicU64,
 }
 
 /// What the writer thread keeps beside its connection for the operations it runs.
@@ -39,7 +91,7 @@ pub struct WriterState {
     pub subscriptions: webhooks::Subscriptions,
     pub followups: messaging::Followups,
     /// Set when an operation that runs without a savepoint failed after it may have
-    /// written: the open transaction cannot commit, and every operation in it fails.
+    /// written: the open transaction must be rolled back.
     doomed: RefCell<Option<StoreError>>,
 }
 
@@ -47,96 +99,291 @@ impl WriterState {
     pub fn doom(&self, error: StoreError) {
         self.doomed.borrow_mut().get_or_insert(error);
     }
-}
 
-pub fn writer_loop(
-    conn: Connection,
-    inbox: mpsc::Receiver<ToWriter>,
-    committed: mpsc::Sender<Vec<Reply>>,
-) {
-    let state = WriterState::default();
-    // Replies of the operations in the open transaction (none open when empty).
-    let mut open: Vec<Reply> = Vec::new();
-    // Batches handed to the sync thread and not answered yet.
-    let mut syncing = 0usize;
-    let mut stopping = false;
-    while !stopping {
-        let Ok(first) = inbox.recv() else { break };
-        let mut next = Some(first);
-        while let Some(message) = next.take().or_else(|| inbox.try_recv().ok()) {
-            match message {
-                ToWriter::Op(op) => run(&conn, &state, op, &mut open),
-                ToWriter::Synced(batches) => syncing = syncing.saturating_sub(batches),
-                ToWriter::Stop => stopping = true,
-            }
-            if open.len() >= MAX_BATCH {
-                break;
-            }
-        }
-        let due = syncing == 0 || open.len() >= MAX_BATCH || stopping;
-        if !open.is_empty() && due && commit(&conn, &state, std::mem::take(&mut open), &committed) {
-            syncing += 1;
-        }
+    pub fn take_doom(&self) -> Option<StoreError> {
+        self.doomed.borrow_mut().take()
     }
-    if !open.is_empty() {
-        commit(&conn, &state, open, &committed);
+
+    /// Forgets what a rolled-back transaction left here.
+    fn rolled_back(&self) {
+        self.followups.discard();
+        // It may have been filled from rows that are now gone.
+        self.subscriptions.clear();
     }
 }
 
-fn execute(conn: &Connection, sql: &str) -> StoreResult<()> {
+pub fn execute(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
 
-/// Runs `op` in the open transaction, beginning one if none is open.
-fn run(conn: &Connection, state: &WriterState, op: WriteOp, open: &mut Vec<Reply>) {
-    if open.is_empty() {
-        if let Err(e) = execute(conn, "BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            op(Err(e.clone()))(Err(e));
-            return;
+/// Plain commits so far, as the database counts them (other processes commit too).
+pub fn plain_commits(conn: &Connection) -> StoreResult<u64> {
+    Ok(conn
+        .prepare_cached("SELECT plain_commits FROM journal_state")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub struct Writer {
+    conn: Connection,
+    state: WriterState,
+    marks: Arc<Marks>,
+    /// False when another process holds the journal: then every write is plain.
+    journaling: bool,
+    to_sync: mpsc::Sender<Batch>,
+    /// When the open transaction began (none open: `None`).
+    opened: Option<Instant>,
+    /// The last record's sequence number.
+    seq: u64,
+    /// Plain commits the open transaction's operations run after.
+    plain_commits: u64,
+    /// Records run in the open transaction, to run again if it rolls back.
+    uncommitted: Vec<u8>,
+    uncommitted_count: usize,
+    /// Records and replies not handed to the sync thread yet.
+    pending: Vec<u8>,
+    pending_replies: Vec<Reply>,
+    /// The next batch must sync the WAL.
+    wal_dirty: bool,
+    flush_waiters: Vec<Reply>,
+    /// Batches handed to the sync thread and not answered yet.
+    syncing: usize,
+    /// Set when records could not be run again after a rollback: nothing more is written
+    /// (the journal holds them for the next start).
+    broken: Option<StoreError>,
+}
+
+impl Writer {
+    pub fn new(
+        conn: Connection,
+        marks: Arc<Marks>,
+        journaling: bool,
+        seq: u64,
+        to_sync: mpsc::Sender<Batch>,
+    ) -> Writer {
+        Writer {
+            conn,
+            state: WriterState::default(),
+            marks,
+            journaling,
+            to_sync,
+            opened: None,
+            seq,
+            plain_commits: 0,
+            uncommitted: Vec::new(),
+            uncommitted_count: 0,
+            pending: Vec::new(),
+            pending_replies: Vec::new(),
+            wal_dirty: false,
+            flush_waiters: Vec::new(),
+            syncing: 0,
+            broken: None,
         }
     }
-    open.push(op(Ok((conn, state))));
-}
 
-/// Commits the open transaction and hands its replies to the sync thread; answers them at
-/// once if it failed. Returns whether a batch went to the sync thread.
-fn commit(
-    conn: &Connection,
-    state: &WriterState,
-    replies: Vec<Reply>,
-    committed: &mpsc::Sender<Vec<Reply>>,
-) -> bool {
-    let started = Instant::now();
-    metrics::histogram!("waygate_store_batch_operations").record(replies.len() as f64);
-    let doomed = state.doomed.borrow_mut().take();
-    let result = match doomed {
-        Some(error) => Err(error),
-        None => state
-            .followups
-            .write(conn)
-            .and_then(|()| execute(conn, "COMMIT")),
-    };
-    metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
-    let error = match result {
-        Ok(()) => match committed.send(replies) {
-            Ok(()) => return true,
-            // The sync thread is gone: nothing can be acknowledged any more.
-            Err(unsent) => return answer(unsent.0, StoreError::Closed),
-        },
-        Err(e) => e,
-    };
-    let _ = execute(conn, "ROLLBACK");
-    state.followups.discard();
-    // It may have been filled from rows that are now gone.
-    state.subscriptions.clear();
-    answer(replies, error)
-}
-
-fn answer(replies: Vec<Reply>, error: StoreError) -> bool {
-    for reply in replies {
-        reply(Err(error.clone()));
+    pub fn run_loop(mut self, inbox: mpsc::Receiver<ToWriter>) {
+        let mut stopping = false;
+        while !stopping {
+            let first = match self.opened {
+                None => inbox.recv().ok(),
+                Some(at) => match inbox.recv_timeout(COMMIT_EVERY.saturating_sub(at.elapsed())) {
+                    Ok(message) => Some(message),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            if first.is_none() && self.opened.is_none() {
+                break;
+            }
+            let mut next = first;
+            let mut taken = 0;
+            while let Some(message) = next.take().or_else(|| inbox.try_recv().ok()) {
+                match message {
+                    ToWriter::Op(op) => self.run(op),
+                    ToWriter::Synced(batches) => {
+                        self.syncing = self.syncing.saturating_sub(batches)
+                    }
+                    ToWriter::Flush(reply) => match self.opened {
+                        Some(_) => self.flush_waiters.push(reply),
+                        None => reply(Ok(())),
+                    },
+                    ToWriter::Stop => stopping = true,
+                }
+                taken += 1;
+                if taken >= MAX_BATCH {
+                    break;
+                }
+            }
+            let due = self.opened.is_some_and(|at| {
+                stopping
+                    || !self.journaling
+                    || self.uncommitted_count == 0
+                    || self.uncommitted_count >= MAX_JOURNALED
+                    || !self.flush_waiters.is_empty()
+                    || at.elapsed() >= COMMIT_EVERY
+            });
+            if due {
+                self.commit(None);
+            }
+            if self.syncing == 0 {
+                self.hand_over();
+            }
+        }
+        if self.opened.is_some() {
+            self.commit(None);
+        }
+        self.hand_over();
     }
-    false
+
+    fn begin(&mut self) -> StoreResult<()> {
+        execute(&self.conn, "BEGIN IMMEDIATE")?;
+        let plain = plain_commits(&self.conn)?;
+        if plain != self.plain_commits {
+            // Another process committed (or this is the first transaction): the records that
+            // follow depend on that commit, so the WAL is synced before they count.
+            self.plain_commits = plain;
+            self.wal_dirty = true;
+        }
+        self.opened = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Runs `op` in the open transaction, beginning one if none is open.
+    fn run(&mut self, op: WriteOp) {
+        if let Some(e) = self.broken.clone() {
+            op(Err(e.clone())).into_reply()(Err(e));
+            return;
+        }
+        if self.opened.is_none() {
+            if let Err(e) = self.begin() {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                op(Err(e.clone())).into_reply()(Err(e));
+                return;
+            }
+        }
+        let changes = self.conn.total_changes();
+        let done = op(Ok((&self.conn, &self.state)));
+        if let Some(error) = self.state.take_doom() {
+            // Its own answer is already the error; its neighbours are run again.
+            self.pending_replies.push(done.into_reply());
+            self.roll_back_and_run_again(error);
+            return;
+        }
+        let wrote = self.conn.total_changes() != changes;
+        match done {
+            Done::Journaled(reply, Some(payload)) if self.journaling && wrote => {
+                self.append(&payload);
+                self.pending_replies.push(reply);
+            }
+            Done::Plain(reply) | Done::Journaled(reply, _) if wrote => self.commit(Some(reply)),
+            // Read only: answered with the next batch, once what it saw is durable.
+            Done::Plain(reply) | Done::Journaled(reply, _) => self.pending_replies.push(reply),
+        }
+    }
+
+    fn append(&mut self, payload: &[u8]) {
+        self.seq += 1;
+        let start = self.pending.len();
+        journal::encode(&mut self.pending, self.seq, self.plain_commits, payload);
+        self.uncommitted.extend_from_slice(&self.pending[start..]);
+        self.uncommitted_count += 1;
+        self.marks.journaled.store(self.seq, Ordering::Release);
+    }
+
+    /// Commits the open transaction; `plain` is the reply of the plain operation that made
+    /// it necessary, answered once the WAL is synced.
+    fn commit(&mut self, plain: Option<Reply>) {
+        let started = Instant::now();
+        metrics::histogram!("waygate_store_batch_operations").record(self.uncommitted_count as f64);
+        if self.uncommitted_count > 0 {
+            // Replays write the promised status jobs at the same point.
+            self.append(&Journaled::Commit.payload());
+        }
+        let result = self
+            .state
+            .followups
+            .write(&self.conn)
+            .and_then(|()| {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE journal_state SET applied_seq = MAX(applied_seq, ?1), \
+                         plain_commits = plain_commits + ?2",
+                    )?
+                    .execute(rusqlite::params![self.seq, plain.is_some()])?;
+                Ok(())
+            })
+            .and_then(|()| execute(&self.conn, "COMMIT"));
+        metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                self.opened = None;
+                self.uncommitted.clear();
+                self.uncommitted_count = 0;
+                self.marks.committed.store(self.seq, Ordering::Release);
+                for waiter in std::mem::take(&mut self.flush_waiters) {
+                    waiter(Ok(()));
+                }
+                if let Some(reply) = plain {
+                    self.plain_commits += 1;
+                    self.pending_replies.push(reply);
+                    self.wal_dirty = true;
+                    self.hand_over();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a commit failed; running its journaled operations again");
+                if let Some(reply) = plain {
+                    reply(Err(e.clone()));
+                }
+                self.roll_back_and_run_again(e);
+            }
+        }
+    }
+
+    /// Undoes the open transaction and runs its journaled operations again in a new one:
+    /// they may already be acknowledged. If that fails, the writer stops writing.
+    fn roll_back_and_run_again(&mut self, cause: StoreError) {
+        let _ = execute(&self.conn, "ROLLBACK");
+        self.opened = None;
+        self.state.rolled_back();
+        let records: Vec<Record> = journal::decode(&self.uncommitted);
+        let rerun = match records.is_empty() {
+            true => Ok(()),
+            false => self
+                .begin()
+                .and_then(|()| journaled::run_again(&self.conn, &self.state, &records)),
+        };
+        if let Err(e) = rerun {
+            tracing::error!(error = %e, cause = %cause, "journaled operations could not be run again; no more writes until a restart replays the journal");
+            let _ = execute(&self.conn, "ROLLBACK");
+            self.opened = None;
+            self.state.rolled_back();
+            for waiter in std::mem::take(&mut self.flush_waiters) {
+                waiter(Err(e.clone()));
+            }
+            self.broken = Some(e);
+        }
+    }
+
+    /// Gives the sync thread what waits for it.
+    fn hand_over(&mut self) {
+        if self.pending.is_empty() && self.pending_replies.is_empty() && !self.wal_dirty {
+            return;
+        }
+        let batch = Batch {
+            journal: std::mem::take(&mut self.pending),
+            last_seq: self.seq,
+            wal: std::mem::take(&mut self.wal_dirty),
+            replies: std::mem::take(&mut self.pending_replies),
+        };
+        match self.to_sync.send(batch) {
+            Ok(()) => self.syncing += 1,
+            // The sync thread is gone: nothing can be acknowledged any more.
+            Err(unsent) => {
+                for reply in unsent.0.replies {
+                    reply(Err(StoreError::Closed));
+                }
+            }
+        }
+    }
 }
