@@ -88,6 +88,9 @@ pub struct Journal {
     len: u64,
     /// The last record's sequence number in each file (0: none).
     last_seq: [u64; 2],
+    /// An append failed: what follows it in the file could be read as if nothing were
+    /// missing, so nothing more is appended (a restart runs the intact records again).
+    failed: bool,
 }
 
 fn paths(db: &Path) -> [PathBuf; 2] {
@@ -125,6 +128,7 @@ impl Journal {
             current: 0,
             len: 0,
             last_seq: [0, 0],
+            failed: false,
         }))
     }
 
@@ -157,6 +161,15 @@ impl Journal {
     /// is the last record known to be in a synced SQLite commit: the other file is reused
     /// only when every record in it is.
     pub fn append(&mut self, bytes: &[u8], last_seq: u64, durable_seq: u64) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::Error::other("an earlier append failed"));
+        }
+        let result = self.write(bytes, last_seq, durable_seq);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn write(&mut self, bytes: &[u8], last_seq: u64, durable_seq: u64) -> std::io::Result<()> {
         let other = 1 - self.current;
         if self.len >= ROTATE_BYTES && self.last_seq[other] <= durable_seq {
             self.files[other].set_len(0)?;

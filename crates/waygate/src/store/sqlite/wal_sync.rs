@@ -114,7 +114,10 @@ fn sync_round(
     match journal {
         Some(journal) if !records.is_empty() => journal
             .append(&records, last_seq, marks.durable.load(Ordering::Acquire))
-            .map_err(|e| StoreError::Corrupt(format!("cannot write the journal: {e}"))),
+            .map_err(|e| {
+                marks.journal_failed.store(true, Ordering::Release);
+                StoreError::Corrupt(format!("cannot write the journal: {e}"))
+            }),
         _ => Ok(()),
     }
 }

@@ -12,7 +12,7 @@
 //! commit of the journal).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,8 @@ pub struct Marks {
     pub journaled: AtomicU64,
     pub committed: AtomicU64,
     pub durable: AtomicU64,
+    /// The journal could not be written: its records no longer match the open transaction.
+    pub journal_failed: AtomicBool,
 }
 
 /// What the writer thread keeps beside its connection for the operations it runs.
@@ -214,6 +216,7 @@ impl Writer {
                     break;
                 }
             }
+            self.stop_if_journal_failed();
             let due = self.opened.is_some_and(|at| {
                 stopping
                     || !self.journaling
@@ -250,6 +253,7 @@ impl Writer {
 
     /// Runs `op` in the open transaction, beginning one if none is open.
     fn run(&mut self, op: WriteOp) {
+        self.stop_if_journal_failed();
         if let Some(e) = self.broken.clone() {
             op(Err(e.clone())).into_reply()(Err(e));
             return;
@@ -363,6 +367,24 @@ impl Writer {
             }
             self.broken = Some(e);
         }
+    }
+
+    /// Once the journal failed, the open transaction holds operations that no record
+    /// describes (their callers were told of the failure): it is rolled back, and the writer
+    /// writes nothing more. The records answered before are in the journal for a restart.
+    fn stop_if_journal_failed(&mut self) {
+        if self.broken.is_some() || !self.marks.journal_failed.load(Ordering::Acquire) {
+            return;
+        }
+        let e = StoreError::Corrupt("the journal cannot be written; restart to recover".into());
+        tracing::error!(error = %e, "no more writes");
+        let _ = execute(&self.conn, "ROLLBACK");
+        self.opened = None;
+        self.state.rolled_back();
+        for waiter in std::mem::take(&mut self.flush_waiters) {
+            waiter(Err(e.clone()));
+        }
+        self.broken = Some(e);
     }
 
     /// Gives the sync thread what waits for it.
