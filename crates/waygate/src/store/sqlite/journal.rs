@@ -10,13 +10,17 @@
 //! the same rows: the operations are deterministic given the database and their inputs.
 //!
 //! Two files take turns: records go to one until it is large and every record in the other
-//! is in a synced SQLite commit; then the other is emptied and written from its start.
+//! is in a synced SQLite commit; then the other is written again from its start. Files are
+//! overwritten, not truncated, and grow by zero-filled steps ahead of the records, so that a
+//! sync writes data only, not the file's size (records after the newest are stale: their
+//! numbers are below the database's mark, and recovery skips them).
 //!
 //! Only one process may journal (an exclusive lock on the first file); another process that
 //! opens the same database (the CLI beside a running server) writes plainly.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A record: length of the payload, CRC-32 of the rest, sequence number, the count of plain
@@ -25,6 +29,9 @@ const HEADER: usize = 4 + 4 + 8 + 8;
 
 /// Bytes a file takes before records move to the other one (when it is free).
 const ROTATE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Zeros written ahead of the records when they reach a file's end.
+const GROW_BYTES: u64 = 1024 * 1024;
 
 /// One journaled operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +91,10 @@ pub struct Journal {
     files: [File; 2],
     /// The file records go to.
     current: usize,
-    /// Bytes in the current file.
+    /// Where the next record goes in the current file.
     len: u64,
+    /// Each file's size.
+    size: [u64; 2],
     /// The last record's sequence number in each file (0: none).
     last_seq: [u64; 2],
     /// An append failed: what follows it in the file could be read as if nothing were
@@ -109,8 +118,9 @@ impl Journal {
         let open = |path: &Path| {
             OpenOptions::new()
                 .read(true)
-                .append(true)
+                .write(true)
                 .create(true)
+                .truncate(false)
                 .open(path)
         };
         let files = [open(&first)?, open(&second)?];
@@ -123,10 +133,12 @@ impl Journal {
         if let Some(dir) = first.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
+        let size = [files[0].metadata()?.len(), files[1].metadata()?.len()];
         Ok(Some(Journal {
             files,
             current: 0,
             len: 0,
+            size,
             last_seq: [0, 0],
             failed: false,
         }))
@@ -153,6 +165,7 @@ impl Journal {
         }
         self.current = 0;
         self.len = 0;
+        self.size = [0, 0];
         self.last_seq = [0, 0];
         Ok(())
     }
@@ -172,14 +185,21 @@ impl Journal {
     fn write(&mut self, bytes: &[u8], last_seq: u64, durable_seq: u64) -> std::io::Result<()> {
         let other = 1 - self.current;
         if self.len >= ROTATE_BYTES && self.last_seq[other] <= durable_seq {
-            self.files[other].set_len(0)?;
             self.current = other;
             self.len = 0;
         }
-        let file = &mut self.files[self.current];
-        file.write_all(bytes)?;
+        let end = self.len + bytes.len() as u64;
+        let file = &self.files[self.current];
+        let size = &mut self.size[self.current];
+        if end > *size {
+            let grown = end.div_ceil(GROW_BYTES) * GROW_BYTES;
+            let zeros = vec![0u8; (grown - *size) as usize];
+            file.write_all_at(&zeros, *size)?;
+            *size = grown;
+        }
+        file.write_all_at(bytes, self.len)?;
         file.sync_data()?;
-        self.len += bytes.len() as u64;
+        self.len = end;
         self.last_seq[self.current] = last_seq;
         Ok(())
     }
@@ -227,32 +247,29 @@ mod tests {
         let mut journal = Journal::open(&db).unwrap().unwrap();
         assert!(Journal::open(&db).unwrap().is_none(), "a second holder");
         let big = "x".repeat(ROTATE_BYTES as usize);
-        let mut bytes = Vec::new();
-        encode(&mut bytes, 1, 0, big.as_bytes());
-        journal.append(&bytes, 1, 0).unwrap();
-        // The first file is full, and the second is empty: records move there.
-        let mut next = Vec::new();
-        encode(&mut next, 2, 0, b"two");
-        journal.append(&next, 2, 0).unwrap();
-        assert_eq!(journal.current, 1);
-        // Both full-or-used: the first still holds record 1, which SQLite has not made
-        // durable, so the second keeps growing until it has.
-        journal.len = ROTATE_BYTES;
-        let mut third = Vec::new();
-        encode(&mut third, 3, 0, b"three");
-        journal.append(&third, 3, 0).unwrap();
-        assert_eq!(journal.current, 1);
-        let seqs: Vec<u64> = journal.read_all().unwrap().iter().map(|r| r.seq).collect();
-        assert_eq!(seqs, [1, 2, 3]);
-        let mut fourth = Vec::new();
-        encode(&mut fourth, 4, 0, b"four");
-        journal.append(&fourth, 4, 1).unwrap();
-        assert_eq!(
-            journal.current, 0,
-            "record 1 is durable: the first file is reused"
-        );
-        let seqs: Vec<u64> = journal.read_all().unwrap().iter().map(|r| r.seq).collect();
-        assert_eq!(seqs, [2, 3, 4]);
+        let append = |journal: &mut Journal, seq: u64, payload: &str, durable: u64| {
+            let mut bytes = Vec::new();
+            encode(&mut bytes, seq, 0, payload.as_bytes());
+            journal.append(&bytes, seq, durable).unwrap();
+            journal.current
+        };
+        let seqs = |journal: &mut Journal| -> Vec<u64> {
+            journal.read_all().unwrap().iter().map(|r| r.seq).collect()
+        };
+        assert_eq!(append(&mut journal, 1, &big, 0), 0);
+        // The first file is full and the second free: records move there.
+        assert_eq!(append(&mut journal, 2, "two", 0), 1);
+        assert_eq!(append(&mut journal, 3, &big, 0), 1);
+        // Both full: the first still holds record 1, which SQLite has not made durable,
+        // so the second keeps growing.
+        assert_eq!(append(&mut journal, 4, "four", 0), 1);
+        assert_eq!(seqs(&mut journal), [1, 2, 3, 4]);
+        // Record 1 is durable: the first file is written again from its start, and what is
+        // left of record 1 after the new one reads as damaged.
+        assert_eq!(append(&mut journal, 5, "five", 1), 0);
+        assert_eq!(seqs(&mut journal), [2, 3, 4, 5]);
+        let size = journal.files[0].metadata().unwrap().len();
+        assert_eq!(size, journal.size[0], "overwritten, not truncated");
         journal.clear().unwrap();
         assert!(journal.read_all().unwrap().is_empty());
         drop(journal);
