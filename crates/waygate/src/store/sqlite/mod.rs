@@ -1,11 +1,13 @@
 //! The embedded SQLite store.
 //!
-//! Writes go to one writer thread that commits many operations per transaction (group
-//! commit, `writer`): each caller is answered only once the COMMIT holding its operation is
-//! on disk (`wal_sync` syncs the WAL while the writer goes on). Each operation runs inside a
-//! savepoint, so a refused one leaves nothing behind while its neighbours commit; the hot
-//! paths run without one and refuse before they write (`write_unguarded`). Reads use a pool
-//! of connections on the blocking thread pool (WAL lets them run beside the writer).
+//! Writes go to one writer thread (`writer`). The hot ones (sends, status steps, dispatch
+//! outcomes) are journaled: answered once their record is synced in the journal (`journal`,
+//! `journaled`), while SQLite commits them in bulk; the others are committed at once and
+//! answered once the WAL holding them is synced (`wal_sync`). Plain operations run inside a
+//! savepoint, so a refused one leaves nothing behind; the hot paths run without one and
+//! refuse before they write (`write_unguarded`). Reads catch SQLite up with the journal,
+//! then use a pool of connections on the blocking thread pool (WAL lets them run beside the
+//! writer).
 
 mod jobs;
 mod journal;
@@ -244,10 +246,11 @@ impl SqliteStore {
             .await
     }
 
-    /// `write_with` without a savepoint, for the hot paths (sends, dispatches, status moves):
-    /// the savepoint's journal copied every page an operation touched, a tenth of the
-    /// writer's time. The operation must make every refusal before its first write; a store
-    /// error, which may come after one, fails the whole batch it ran in.
+    /// `write_with` without a savepoint, for a provider's status callback (journaled
+    /// operations run the same way): the savepoint's journal copied every page an operation
+    /// touched, a tenth of the writer's time. The operation must make every refusal before
+    /// its first write; a store error, which may come after one, rolls back the open
+    /// transaction (its journaled operations then run again).
     async fn write_unguarded<T, E>(
         &self,
         op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
