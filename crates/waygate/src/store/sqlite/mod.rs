@@ -1052,4 +1052,48 @@ mod tests {
             "never caught a send before its commit"
         );
     }
+
+    /// Writes `(seq, plain_before)` records into the journal of a new database at `path`.
+    fn journal_with(path: &Path, records: &[(u64, u64)]) {
+        migrate(&mut open(path).unwrap()).unwrap();
+        let mut journal = journal::Journal::open(path).unwrap().unwrap();
+        let mut bytes = Vec::new();
+        let payload = Journaled::DueStatuses { now: 1, limit: 1 }.payload();
+        for &(seq, plain_before) in records {
+            journal::encode(&mut bytes, seq, plain_before, &payload);
+        }
+        journal.append(&bytes, records.len() as u64, 0).unwrap();
+    }
+
+    /// A restart runs the records in order up to a gap, or up to one that ran after a plain
+    /// commit the database does not hold: neither, nor anything after it, was answered.
+    #[tokio::test]
+    async fn recovery_stops_at_a_gap_and_after_a_lost_plain_commit_then_empties_the_journal() {
+        for (records, applied) in [
+            (vec![(1, 0), (2, 0), (4, 0)], 2),
+            (vec![(1, 0), (2, 0), (3, 1), (4, 1)], 2),
+            (vec![(2, 0), (1, 0), (3, 0)], 3),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.db");
+            journal_with(&path, &records);
+            let store = SqliteStore::open(&path).unwrap();
+            let seq: u64 = store
+                .read(|c| {
+                    Ok(c.query_row("SELECT applied_seq FROM journal_state", [], |r| r.get(0))?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(seq, applied, "{records:?}");
+            assert_eq!(store.marks.journaled.load(Ordering::Acquire), applied);
+            drop(store);
+            let mut journal_path = path.as_os_str().to_owned();
+            journal_path.push("-journal0");
+            let left = std::fs::metadata(&journal_path).unwrap().len();
+            assert_eq!(
+                left, 0,
+                "the journal is emptied once its records are in SQLite"
+            );
+        }
+    }
 }
