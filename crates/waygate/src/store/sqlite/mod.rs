@@ -160,19 +160,16 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
+        let mut wal = wal_sync::WalFile::open(path)?;
         let seq = match journal.as_mut() {
-            Some(journal) => recover(&conn, &WriterState::default(), journal, path)?,
+            Some(journal) => recover(&conn, &WriterState::default(), journal, &mut wal)?,
             None => {
                 tracing::info!("another process holds the journal: this one writes without it");
                 0
             }
         };
         let journaling = journal.is_some();
-        let wal = wal_sync::WalFile::open(path)?;
-        let marks = Arc::new(Marks::default());
-        marks.committed.store(seq, Ordering::Release);
-        marks.journaled.store(seq, Ordering::Release);
-        marks.durable.store(seq, Ordering::Release);
+        let marks = Arc::new(Marks::at(seq));
         let (tx, rx) = mpsc::channel::<ToWriter>();
         let (batches_tx, batches_rx) = mpsc::channel();
         let spawn_error =
@@ -298,7 +295,7 @@ impl SqliteStore {
             let result = match writer {
                 Ok((conn, state)) => {
                     let result = op.run(conn, state);
-                    if let Err(SendRefused::Store(e)) = &result {
+                    if let Some(e) = result.as_ref().err().and_then(StoreFailure::store_error) {
                         state.doom(e.clone());
                     }
                     result
@@ -424,7 +421,7 @@ fn recover(
     conn: &Connection,
     state: &WriterState,
     journal: &mut journal::Journal,
-    path: &Path,
+    wal: &mut wal_sync::WalFile,
 ) -> StoreResult<u64> {
     let unreadable =
         |e: std::io::Error| StoreError::Corrupt(format!("cannot read the journal: {e}"));
@@ -473,7 +470,7 @@ fn recover(
             "ran the journal's unapplied records again"
         );
     }
-    wal_sync::WalFile::open(path)?.sync()?;
+    wal.sync()?;
     journal.clear().map_err(unreadable)?;
     Ok(last)
 }

@@ -78,13 +78,24 @@ pub struct Batch {
 
 /// Progress marks the store's threads share: the last journaled record, the last one in a
 /// SQLite commit, and the last one in a commit known to be synced (the checkpointer's).
-#[derive(Default)]
 pub struct Marks {
     pub journaled: AtomicU64,
     pub committed: AtomicU64,
     pub durable: AtomicU64,
     /// The journal could not be written: its records no longer match the open transaction.
     pub journal_failed: AtomicBool,
+}
+
+impl Marks {
+    /// Every record up to `seq` is durably in SQLite (what recovery leaves).
+    pub fn at(seq: u64) -> Marks {
+        Marks {
+            journaled: AtomicU64::new(seq),
+            committed: AtomicU64::new(seq),
+            durable: AtomicU64::new(seq),
+            journal_failed: AtomicBool::new(false),
+        }
+    }
 }
 
 /// What the writer thread keeps beside its connection for the operations it runs.
@@ -347,9 +358,7 @@ impl Writer {
     /// Undoes the open transaction and runs its journaled operations again in a new one:
     /// they may already be acknowledged. If that fails, the writer stops writing.
     fn roll_back_and_run_again(&mut self, cause: StoreError) {
-        let _ = execute(&self.conn, "ROLLBACK");
-        self.opened = None;
-        self.state.rolled_back();
+        self.roll_back();
         let records: Vec<Record> = journal::decode(&self.uncommitted);
         let rerun = match records.is_empty() {
             true => Ok(()),
@@ -359,14 +368,23 @@ impl Writer {
         };
         if let Err(e) = rerun {
             tracing::error!(error = %e, cause = %cause, "journaled operations could not be run again; no more writes until a restart replays the journal");
-            let _ = execute(&self.conn, "ROLLBACK");
-            self.opened = None;
-            self.state.rolled_back();
-            for waiter in std::mem::take(&mut self.flush_waiters) {
-                waiter(Err(e.clone()));
-            }
-            self.broken = Some(e);
+            self.stop_writing(e);
         }
+    }
+
+    fn roll_back(&mut self) {
+        let _ = execute(&self.conn, "ROLLBACK");
+        self.opened = None;
+        self.state.rolled_back();
+    }
+
+    /// Rolls back what is open and refuses every write from now on.
+    fn stop_writing(&mut self, e: StoreError) {
+        self.roll_back();
+        for waiter in std::mem::take(&mut self.flush_waiters) {
+            waiter(Err(e.clone()));
+        }
+        self.broken = Some(e);
     }
 
     /// Once the journal failed, the open transaction holds operations that no record
@@ -378,13 +396,7 @@ impl Writer {
         }
         let e = StoreError::Corrupt("the journal cannot be written; restart to recover".into());
         tracing::error!(error = %e, "no more writes");
-        let _ = execute(&self.conn, "ROLLBACK");
-        self.opened = None;
-        self.state.rolled_back();
-        for waiter in std::mem::take(&mut self.flush_waiters) {
-            waiter(Err(e.clone()));
-        }
-        self.broken = Some(e);
+        self.stop_writing(e);
     }
 
     /// Gives the sync thread what waits for it.
