@@ -179,7 +179,7 @@ pub struct ScheduledStatus {
 }
 
 /// The payload of a status job: messages that walk through the same steps together (those
-/// accepted in one transaction), and the steps still to come, the first one next.
+/// accepted in one transaction), and their steps in order (the job's row counts those done).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StatusSteps {
     pub message_ids: Vec<i64>,

@@ -65,15 +65,11 @@ pub fn retry(c: &Connection, id: i64, run_at: i64, error: &str) -> StoreResult<(
     Ok(())
 }
 
-/// Runs the job again at `run_at` with a new payload (a multi-step job's remaining steps).
-pub fn reschedule(
-    c: &Connection,
-    id: i64,
-    run_at: i64,
-    payload: &impl serde::Serialize,
-) -> StoreResult<()> {
-    c.prepare_cached("UPDATE jobs SET run_at = ?2, payload = ?3, attempts = 0 WHERE id = ?1")?
-        .execute(params![id, run_at, payload_text(payload)?])?;
+/// Counts one more step of a multi-step job done, and runs it again at `run_at` for the
+/// next (its payload stays as written).
+pub fn step_done(c: &Connection, id: i64, run_at: i64) -> StoreResult<()> {
+    c.prepare_cached("UPDATE jobs SET run_at = ?2, step = step + 1 WHERE id = ?1")?
+        .execute(params![id, run_at])?;
     Ok(())
 }
 

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_balances.sql"),
     include_str!("migrations/008_message_status.sql"),
     include_str!("migrations/009_journal_state.sql"),
+    include_str!("migrations/010_status_steps_in_place.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {

@@ -45,6 +45,12 @@ fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::
     serde_json::from_str(&text).map_err(|_| corrupt("JSON", &text))
 }
 
+/// A status history stored as its steps joined by commas (`messaging::history_text`).
+fn status_history(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<StatusStep>> {
+    let steps: String = row.get(idx)?;
+    serde_json::from_str(&format!("[{steps}]")).map_err(|_| corrupt("status history", &steps))
+}
+
 pub fn sender(row: &Row<'_>) -> rusqlite::Result<Sender> {
     Ok(Sender {
         id: row.get(0)?,
@@ -104,7 +110,7 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         error_message: row.get(11)?,
         price: Money::from_micros(row.get(12)?),
         created_at: row.get(13)?,
-        status_history: json(row, 14)?,
+        status_history: status_history(row, 14)?,
         media: row
             .get::<_, Option<String>>(15)?
             .map(|text| serde_json::from_str(&text).map_err(|_| corrupt("media JSON", &text)))
