@@ -44,7 +44,7 @@ pub enum Applied {
 }
 
 impl Journaled {
-    pub fn run(&self, c: &Connection, w: &WriterState) -> Result<Applied, SendRefused> {
+    pub fn run(&self, c: &Connection, w: &WriterState<'_>) -> Result<Applied, SendRefused> {
         Ok(match self {
             Journaled::Send(send) => Applied::Send(messaging::record_send(c, w, send)?),
             Journaled::DueStatuses { now, limit } => {
@@ -87,7 +87,7 @@ impl Journaled {
 
 /// Runs `records` again, in order, inside the open transaction. Any difference from their
 /// first run (a refusal, a failure) is an error: the caller must not commit.
-pub fn run_again(c: &Connection, w: &WriterState, records: &[Record]) -> StoreResult<()> {
+pub fn run_again(c: &Connection, w: &WriterState<'_>, records: &[Record]) -> StoreResult<()> {
     for record in records {
         let op = Journaled::from_payload(record.seq, &record.payload)?;
         op.run(c, w).map_err(|refused| match refused {

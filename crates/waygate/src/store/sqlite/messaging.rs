@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
 use waygate_core::time::from_millis;
@@ -30,7 +30,7 @@ pub fn window_open(conversation: &Conversation, template_opens: bool, now: i64) 
 /// this runs without a savepoint of its own: see `SqliteStore::write_unguarded`.
 pub fn record_send(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     s: &NewSend,
 ) -> Result<SendRecorded, SendRefused> {
     if let Some(idem) = &s.idempotency {
@@ -39,7 +39,12 @@ pub fn record_send(
             return Err(SendRefused::Replay(replay));
         }
     }
-    let existing = conversation(c, s.sender_id, &s.recipient)?;
+    let existing = w
+        .statements
+        .get(&CONVERSATION_BY_PAIR)?
+        .query_row(params![s.sender_id, s.recipient], rows::conversation)
+        .optional()
+        .map_err(StoreError::from)?;
     let open = existing
         .as_ref()
         .is_some_and(|conv| window_open(conv, s.template_opens, s.now));
@@ -56,7 +61,7 @@ pub fn record_send(
     let charge = Money::ZERO
         .checked_sub(s.price)
         .ok_or(SendRefused::InsufficientBalance)?;
-    if s.price > Money::ZERO && !tenants::move_balance(c, s.user_id, charge)? {
+    if s.price > Money::ZERO && !tenants::move_balance(&w.statements, s.user_id, charge)? {
         return Err(SendRefused::InsufficientBalance);
     }
 
@@ -66,7 +71,7 @@ pub fn record_send(
     };
     // An accepted template send opens (or extends) the window.
     let opens_window = (s.template.is_some() && accepted.is_some()).then_some(s.now);
-    let conversation = touch_conversation(c, s, existing, opens_window)?;
+    let conversation = touch_conversation(c, w, s, existing, opens_window)?;
 
     let mut steps = vec![StatusStep {
         status: MessageStatus::Pending.as_str().into(),
@@ -84,12 +89,12 @@ pub fn record_send(
         Some(t) => (Some(t.template_id), Some(json_text(&t.variables))),
         None => (None, None),
     };
-    c.prepare_cached(
-        "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, template_id, \
-         variables, body, message_sid, price_micros, created_at) \
-         VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .map_err(StoreError::from)?
+    w.statements
+        .get(
+            "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, template_id, \
+             variables, body, message_sid, price_micros, created_at) \
+             VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
     .execute(params![
         conversation.id,
         s.user_id,
@@ -104,7 +109,7 @@ pub fn record_send(
     ])
     .map_err(StoreError::from)?;
     let message_id = c.last_insert_rowid();
-    insert_status(c, message_id, &status, &history_text(&steps))?;
+    insert_status(w, message_id, &status, &history_text(&steps))?;
 
     if s.price > Money::ZERO {
         let entry = tenants::Entry {
@@ -115,7 +120,7 @@ pub fn record_send(
             reference: None,
             at: s.now,
         };
-        tenants::record_entry(c, &entry)?;
+        tenants::record_entry(&w.statements, &entry)?;
     }
     let counts_for_limit = s
         .template
@@ -193,13 +198,14 @@ pub fn record_send(
 /// every send (a quarter of the writer's instructions).
 fn touch_conversation(
     c: &Connection,
+    w: &WriterState<'_>,
     s: &NewSend,
     existing: Option<Conversation>,
     opens_window: Option<i64>,
 ) -> StoreResult<Conversation> {
     match existing {
         Some(mut conversation) => {
-            c.prepare_cached(
+            w.statements.get(
                 "UPDATE conversations SET last_message_at = ?2, customer_name = COALESCE(?3, customer_name), \
                  last_template_at = COALESCE(?4, last_template_at) WHERE id = ?1",
             )?
@@ -214,7 +220,7 @@ fn touch_conversation(
             Ok(conversation)
         }
         None => {
-            c.prepare_cached(
+            w.statements.get(
                 "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, last_message_at, \
                  last_template_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
             )?
@@ -403,7 +409,7 @@ fn same_statuses(a: &[ScheduledStatus], b: &[ScheduledStatus]) -> bool {
 
 pub fn record_dispatch(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     job_id: i64,
     message_id: i64,
     result: &DispatchResult,
@@ -454,7 +460,7 @@ pub fn record_dispatch(
 /// bad payload (0: nothing was due).
 pub fn apply_due_statuses(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     now: i64,
     limit: i64,
 ) -> StoreResult<usize> {
@@ -487,7 +493,7 @@ pub fn apply_due_statuses(
 /// holds.
 fn apply_step(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     job_id: i64,
     job: &StatusSteps,
     step: usize,
@@ -516,7 +522,7 @@ fn apply_step(
 
 pub fn apply_status(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     u: &StatusUpdate,
 ) -> StoreResult<StatusApplied> {
     let id = match &u.target {
@@ -581,7 +587,7 @@ impl Change<'_> {
 /// happened to it; with several, whether any moved.
 fn advance(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     message_ids: &[i64],
     change: &Change<'_>,
 ) -> StoreResult<StatusApplied> {
@@ -597,7 +603,7 @@ fn advance(
         status: change.status.as_str().into(),
         at: change.at,
     });
-    let mut update = c.prepare_cached(
+    let mut update = w.statements.get(
         "UPDATE message_status SET status = ?2, status_history = status_history || ',' || ?3, \
          error_code = CASE WHEN ?4 THEN ?5 ELSE error_code END, \
          error_message = CASE WHEN ?4 THEN ?6 ELSE error_message END \
@@ -664,7 +670,7 @@ fn advance(
                     reference: None,
                     at: change.at,
                 };
-                tenants::post_entry(c, &entry)?;
+                tenants::post_entry(&w.statements, &entry)?;
             }
         }
         webhooks::enqueue_event(
@@ -686,17 +692,21 @@ fn advance(
 const GUARD_SLOTS: usize = 6;
 
 /// A new message's row of status: its first status and history.
-fn insert_status(c: &Connection, message_id: i64, status: &str, history: &str) -> StoreResult<()> {
-    c.prepare_cached(
-        "INSERT INTO message_status (message_id, status, status_history) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![message_id, status, history])?;
+fn insert_status(
+    w: &WriterState<'_>,
+    message_id: i64,
+    status: &str,
+    history: &str,
+) -> StoreResult<()> {
+    w.statements
+        .get("INSERT INTO message_status (message_id, status, status_history) VALUES (?1, ?2, ?3)")?
+        .execute(params![message_id, status, history])?;
     Ok(())
 }
 
 pub fn record_inbound(
     c: &Connection,
-    w: &WriterState,
+    w: &WriterState<'_>,
     i: &NewInbound,
 ) -> StoreResult<Option<Message>> {
     if let Some(sid) = &i.provider_sid {
@@ -752,7 +762,7 @@ pub fn record_inbound(
         i.at
     ])?;
     let message_id = c.last_insert_rowid();
-    insert_status(c, message_id, MessageStatus::Received.as_str(), &history)?;
+    insert_status(w, message_id, MessageStatus::Received.as_str(), &history)?;
     let message = get_message(c, message_id)?
         .ok_or(StoreError::Corrupt("inserted message vanished".into()))?;
     webhooks::enqueue_event(

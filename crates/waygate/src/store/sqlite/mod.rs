@@ -14,6 +14,7 @@ mod journal;
 mod journaled;
 mod messaging;
 mod rows;
+mod statements;
 mod tenants;
 mod wal_sync;
 mod webhooks;
@@ -163,7 +164,7 @@ impl SqliteStore {
         })?;
         let mut wal = wal_sync::WalFile::open(path)?;
         let seq = match journal.as_mut() {
-            Some(journal) => recover(&conn, &WriterState::default(), journal, &mut wal)?,
+            Some(journal) => recover(&conn, &WriterState::new(&conn), journal, &mut wal)?,
             None => {
                 tracing::info!("another process holds the journal: this one writes without it");
                 0
@@ -185,7 +186,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                Writer::new(conn, writer_marks, journaling, seq, batches_tx).run_loop(rx)
+                Writer::new(&conn, writer_marks, journaling, seq, batches_tx).run_loop(rx)
             })
             .map_err(spawn_error)?;
         let alive = Arc::new(Alive { writer: tx.clone() });
@@ -234,7 +235,7 @@ impl SqliteStore {
     /// `write`, for operations that use the writer's state.
     async fn write_with<T, E>(
         &self,
-        op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
+        op: impl FnOnce(&Connection, &WriterState<'_>) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -251,7 +252,7 @@ impl SqliteStore {
     /// transaction (its journaled operations then run again).
     async fn write_unguarded<T, E>(
         &self,
-        op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
+        op: impl FnOnce(&Connection, &WriterState<'_>) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -270,20 +271,22 @@ impl SqliteStore {
     /// Hands `op` to the writer and waits until the commit holding it is durable.
     async fn submit<T, E>(
         &self,
-        op: impl FnOnce(&Connection, &WriterState) -> Result<T, E> + Send + 'static,
+        op: impl FnOnce(&Connection, &WriterState<'_>) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job: WriteOp = Box::new(move |writer: StoreResult<(&Connection, &WriterState)>| {
-            let result = match writer {
-                Ok((conn, state)) => op(conn, state),
-                Err(e) => Err(E::from(e)),
-            };
-            Done::Plain(answer_with(tx, result))
-        });
+        let job: WriteOp = Box::new(
+            move |writer: StoreResult<(&Connection, &WriterState<'_>)>| {
+                let result = match writer {
+                    Ok((conn, state)) => op(conn, state),
+                    Err(e) => Err(E::from(e)),
+                };
+                Done::Plain(answer_with(tx, result))
+            },
+        );
         self.send_to_writer(job, rx).await
     }
 
@@ -292,20 +295,22 @@ impl SqliteStore {
         // Encoded here rather than on the writer thread, which is the busier one.
         let payload = op.payload();
         let (tx, rx) = oneshot::channel::<Result<Applied, SendRefused>>();
-        let job: WriteOp = Box::new(move |writer: StoreResult<(&Connection, &WriterState)>| {
-            let result = match writer {
-                Ok((conn, state)) => {
-                    let result = op.run(conn, state);
-                    if let Some(e) = result.as_ref().err().and_then(StoreFailure::store_error) {
-                        state.doom(e.clone());
+        let job: WriteOp = Box::new(
+            move |writer: StoreResult<(&Connection, &WriterState<'_>)>| {
+                let result = match writer {
+                    Ok((conn, state)) => {
+                        let result = op.run(conn, state);
+                        if let Some(e) = result.as_ref().err().and_then(StoreFailure::store_error) {
+                            state.doom(e.clone());
+                        }
+                        result
                     }
-                    result
-                }
-                Err(e) => Err(SendRefused::Store(e)),
-            };
-            let record = result.is_ok().then_some(payload);
-            Done::Journaled(answer_with(tx, result), record)
-        });
+                    Err(e) => Err(SendRefused::Store(e)),
+                };
+                let record = result.is_ok().then_some(payload);
+                Done::Journaled(answer_with(tx, result), record)
+            },
+        );
         self.send_to_writer(job, rx).await
     }
 
@@ -420,7 +425,7 @@ fn answer_with<T: Send + 'static, E: From<StoreError> + Send + 'static>(
 /// answered (its answer waited for that commit's sync).
 fn recover(
     conn: &Connection,
-    state: &WriterState,
+    state: &WriterState<'_>,
     journal: &mut journal::Journal,
     wal: &mut wal_sync::WalFile,
 ) -> StoreResult<u64> {
@@ -692,8 +697,10 @@ impl Store for SqliteStore {
         reference: String,
         now: i64,
     ) -> StoreResult<Option<CreditOutcome>> {
-        self.write(move |c| tenants::credit(c, user_id, amount, &reference, now))
-            .await
+        self.write_with(move |c, w| {
+            tenants::credit(c, &w.statements, user_id, amount, &reference, now)
+        })
+        .await
     }
 
     async fn record_send(&self, send: NewSend) -> Result<SendRecorded, SendRefused> {
@@ -950,8 +957,9 @@ mod tests {
             tenants::get_user(&c, 2).unwrap().unwrap().balance.micros(),
             0
         );
-        assert!(!tenants::move_balance(&c, 1, Money::from_micros(-701)).unwrap());
-        assert!(tenants::move_balance(&c, 1, Money::from_micros(-700)).unwrap());
+        let w = WriterState::new(&c);
+        assert!(!tenants::move_balance(&w.statements, 1, Money::from_micros(-701)).unwrap());
+        assert!(tenants::move_balance(&w.statements, 1, Money::from_micros(-700)).unwrap());
         let floor = c.execute("UPDATE balances SET micros = -1 WHERE user_id = 2", []);
         assert!(floor.is_err(), "the balance check survived");
         let created = tenants::create_user(&c, "c", "c@x", 2).unwrap();

@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use waygate_core::money::Money;
 
 use super::rows::{self, all, one, SENDER_COLUMNS, TEMPLATE_COLUMNS};
+use super::statements::Statements;
 use crate::model::*;
 use crate::store::{CreditOutcome, StoreResult};
 
@@ -257,28 +258,26 @@ pub struct Entry<'a> {
 
 /// Appends a ledger entry and moves the cached balance with it; `false` when the balance
 /// would go below zero (nothing written).
-pub fn post_entry(c: &Connection, entry: &Entry<'_>) -> StoreResult<bool> {
-    if !move_balance(c, entry.user_id, entry.amount)? {
+pub fn post_entry(statements: &Statements<'_>, entry: &Entry<'_>) -> StoreResult<bool> {
+    if !move_balance(statements, entry.user_id, entry.amount)? {
         return Ok(false);
     }
-    record_entry(c, entry)?;
+    record_entry(statements, entry)?;
     Ok(true)
 }
 
 /// Adds `amount` to the balance, unless that would take it below zero; returns whether it
 /// moved. Pair it with `record_entry` in the same transaction.
-pub fn move_balance(c: &Connection, user_id: i64, amount: Money) -> StoreResult<bool> {
-    let moved = c
-        .prepare_cached(
-            "UPDATE balances SET micros = micros + ?2 WHERE user_id = ?1 AND micros + ?2 >= 0",
-        )?
+pub fn move_balance(statements: &Statements<'_>, user_id: i64, amount: Money) -> StoreResult<bool> {
+    let moved = statements
+        .get("UPDATE balances SET micros = micros + ?2 WHERE user_id = ?1 AND micros + ?2 >= 0")?
         .execute(params![user_id, amount.micros()])?;
     Ok(moved == 1)
 }
 
 /// The ledger line for a balance move made by `move_balance`.
-pub fn record_entry(c: &Connection, e: &Entry<'_>) -> StoreResult<()> {
-    c.prepare_cached(
+pub fn record_entry(statements: &Statements<'_>, e: &Entry<'_>) -> StoreResult<()> {
+    statements.get(
         "INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, reference, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
@@ -288,6 +287,7 @@ pub fn record_entry(c: &Connection, e: &Entry<'_>) -> StoreResult<()> {
 
 pub fn credit(
     c: &Connection,
+    statements: &Statements<'_>,
     user_id: i64,
     amount: Money,
     reference: &str,
@@ -310,7 +310,7 @@ pub fn credit(
             reference: Some(reference),
             at: now,
         };
-        post_entry(c, &entry)?;
+        post_entry(statements, &entry)?;
     }
     let balance = get_user(c, user_id)?
         .map(|u| u.balance)

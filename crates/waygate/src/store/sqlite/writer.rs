@@ -20,6 +20,7 @@ use rusqlite::Connection;
 
 use super::journal::{self, Record};
 use super::journaled::{self, Journaled};
+use super::statements::Statements;
 use super::{messaging, webhooks};
 use crate::store::{StoreError, StoreResult};
 
@@ -55,7 +56,7 @@ impl Done {
 
 /// An operation for the writer; given the connection and the writer's state, or the error
 /// that kept the transaction from starting.
-pub type WriteOp = Box<dyn FnOnce(StoreResult<(&Connection, &WriterState)>) -> Done + Send>;
+pub type WriteOp = Box<dyn FnOnce(StoreResult<(&Connection, &WriterState<'_>)>) -> Done + Send>;
 
 pub enum ToWriter {
     Op(WriteOp),
@@ -99,8 +100,8 @@ impl Marks {
 }
 
 /// What the writer thread keeps beside its connection for the operations it runs.
-#[derive(Default)]
-pub struct WriterState {
+pub struct WriterState<'c> {
+    pub statements: Statements<'c>,
     pub subscriptions: webhooks::Subscriptions,
     pub followups: messaging::Followups,
     /// Set when an operation that runs without a savepoint failed after it may have
@@ -108,7 +109,16 @@ pub struct WriterState {
     doomed: RefCell<Option<StoreError>>,
 }
 
-impl WriterState {
+impl<'c> WriterState<'c> {
+    pub fn new(conn: &'c Connection) -> WriterState<'c> {
+        WriterState {
+            statements: Statements::new(conn),
+            subscriptions: Default::default(),
+            followups: Default::default(),
+            doomed: Default::default(),
+        }
+    }
+
     pub fn doom(&self, error: StoreError) {
         self.doomed.borrow_mut().get_or_insert(error);
     }
@@ -137,9 +147,9 @@ pub fn plain_commits(conn: &Connection) -> StoreResult<u64> {
         .query_row([], |r| r.get(0))?)
 }
 
-pub struct Writer {
-    conn: Connection,
-    state: WriterState,
+pub struct Writer<'c> {
+    conn: &'c Connection,
+    state: WriterState<'c>,
     marks: Arc<Marks>,
     /// False when another process holds the journal: then every write is plain.
     journaling: bool,
@@ -166,17 +176,17 @@ pub struct Writer {
     broken: Option<StoreError>,
 }
 
-impl Writer {
+impl<'c> Writer<'c> {
     pub fn new(
-        conn: Connection,
+        conn: &'c Connection,
         marks: Arc<Marks>,
         journaling: bool,
         seq: u64,
         to_sync: mpsc::Sender<Batch>,
-    ) -> Writer {
+    ) -> Writer<'c> {
         Writer {
             conn,
-            state: WriterState::default(),
+            state: WriterState::new(conn),
             marks,
             journaling,
             to_sync,
@@ -250,8 +260,8 @@ impl Writer {
     }
 
     fn begin(&mut self) -> StoreResult<()> {
-        execute(&self.conn, "BEGIN IMMEDIATE")?;
-        let plain = plain_commits(&self.conn)?;
+        execute(self.conn, "BEGIN IMMEDIATE")?;
+        let plain = plain_commits(self.conn)?;
         if plain != self.plain_commits {
             // Another process committed (or this is the first transaction): the records that
             // follow depend on that commit, so the WAL is synced before they count.
@@ -277,7 +287,7 @@ impl Writer {
             }
         }
         let changes = self.conn.total_changes();
-        let done = op(Ok((&self.conn, &self.state)));
+        let done = op(Ok((self.conn, &self.state)));
         if let Some(error) = self.state.take_doom() {
             // Its own answer is already the error; its neighbours are run again.
             self.pending_replies.push(done.into_reply());
@@ -317,7 +327,7 @@ impl Writer {
         let result = self
             .state
             .followups
-            .write(&self.conn)
+            .write(self.conn)
             .and_then(|()| {
                 self.conn
                     .prepare_cached(
@@ -327,7 +337,7 @@ impl Writer {
                     .execute(rusqlite::params![self.seq, plain.is_some()])?;
                 Ok(())
             })
-            .and_then(|()| execute(&self.conn, "COMMIT"));
+            .and_then(|()| execute(self.conn, "COMMIT"));
         metrics::histogram!("waygate_store_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
@@ -364,7 +374,7 @@ impl Writer {
             true => Ok(()),
             false => self
                 .begin()
-                .and_then(|()| journaled::run_again(&self.conn, &self.state, &records)),
+                .and_then(|()| journaled::run_again(self.conn, &self.state, &records)),
         };
         if let Err(e) = rerun {
             tracing::error!(error = %e, cause = %cause, "journaled operations could not be run again; no more writes until a restart replays the journal");
@@ -373,7 +383,7 @@ impl Writer {
     }
 
     fn roll_back(&mut self) {
-        let _ = execute(&self.conn, "ROLLBACK");
+        let _ = execute(self.conn, "ROLLBACK");
         self.opened = None;
         self.state.rolled_back();
     }
