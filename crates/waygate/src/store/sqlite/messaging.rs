@@ -270,14 +270,8 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 /// A status history as stored: the steps' JSON objects joined by commas, without the array's
 /// brackets, so that a step is appended by concatenation (`rows::message` adds them back).
 fn history_text(steps: &[StatusStep]) -> String {
-    let mut text = Vec::with_capacity(48 * steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        if i > 0 {
-            text.push(b',');
-        }
-        serde_json::to_writer(&mut text, step).expect("a status step is a name and a number");
-    }
-    String::from_utf8(text).expect("serde_json writes UTF-8")
+    let steps: Vec<String> = steps.iter().map(json_text).collect();
+    steps.join(",")
 }
 
 pub fn outgoing(c: &Connection, message_ids: &[i64]) -> StoreResult<Vec<Outgoing>> {
