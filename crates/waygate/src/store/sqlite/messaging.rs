@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
 use waygate_core::time::from_millis;
@@ -39,12 +39,11 @@ pub fn record_send(
             return Err(SendRefused::Replay(replay));
         }
     }
-    let existing = w
-        .statements
-        .get(&CONVERSATION_BY_PAIR)?
-        .query_row(params![s.sender_id, s.recipient], rows::conversation)
-        .optional()
-        .map_err(StoreError::from)?;
+    let existing = conversation_by_pair(
+        &mut *w.statements.get(&CONVERSATION_BY_PAIR)?,
+        s.sender_id,
+        &s.recipient,
+    )?;
     let open = existing
         .as_ref()
         .is_some_and(|conv| window_open(conv, s.template_opens, s.now));
@@ -832,12 +831,23 @@ pub fn conversation(
     sender_id: i64,
     recipient: &str,
 ) -> StoreResult<Option<Conversation>> {
-    one(
-        c,
-        &CONVERSATION_BY_PAIR,
-        params![sender_id, recipient],
-        rows::conversation,
+    conversation_by_pair(
+        &mut *c.prepare_cached(&CONVERSATION_BY_PAIR)?,
+        sender_id,
+        recipient,
     )
+}
+
+/// The conversation of a sender and a recipient, through `CONVERSATION_BY_PAIR` prepared by
+/// a reader or held by the writer.
+fn conversation_by_pair(
+    statement: &mut Statement<'_>,
+    sender_id: i64,
+    recipient: &str,
+) -> StoreResult<Option<Conversation>> {
+    Ok(statement
+        .query_row(params![sender_id, recipient], rows::conversation)
+        .optional()?)
 }
 
 pub fn get_conversation(c: &Connection, id: i64) -> StoreResult<Option<Conversation>> {
