@@ -57,7 +57,7 @@ pub struct SqliteStore {
 }
 
 /// Held by every clone of the store; the last one to go stops the writer (after it commits
-/// what it holds, which in turn stops the sync thread) and the checkpointer.
+/// and syncs what it holds) and the checkpointer.
 struct Alive {
     writer: mpsc::Sender<ToWriter>,
 }
@@ -170,24 +170,15 @@ impl SqliteStore {
                 0
             }
         };
-        let journaling = journal.is_some();
         let marks = Arc::new(Marks::at(seq));
         let (tx, rx) = mpsc::channel::<ToWriter>();
-        let (batches_tx, batches_rx) = mpsc::channel();
         let spawn_error =
             |e: std::io::Error| StoreError::Corrupt(format!("cannot start a store thread: {e}"));
-        let synced = tx.clone();
-        let sync_marks = marks.clone();
-        std::thread::Builder::new()
-            .name("sqlite-sync".into())
-            .spawn(move || wal_sync::sync_loop(wal, journal, sync_marks, batches_rx, synced))
-            .map_err(spawn_error)?;
         let writer_marks = marks.clone();
+        let durability = wal_sync::Durability { wal, journal };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || {
-                Writer::new(&conn, writer_marks, journaling, seq, batches_tx).run_loop(rx)
-            })
+            .spawn(move || Writer::new(&conn, writer_marks, seq, durability).run_loop(rx))
             .map_err(spawn_error)?;
         let alive = Arc::new(Alive { writer: tx.clone() });
         let checkpointer = open(path)?;

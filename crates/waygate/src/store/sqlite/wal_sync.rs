@@ -1,10 +1,14 @@
-//! Durability off the writer's path. The writer commits with `synchronous=NORMAL`, which in
-//! WAL mode writes a transaction's frames to the WAL file without syncing it, and hands its
-//! replies here, with the journal records it ran since. This thread syncs the WAL when a
-//! batch carries a plain commit, appends and syncs the records, and only then answers, while
-//! the writer already runs what comes next. So every answered write is on disk (in the WAL,
-//! or in the journal from which a restart runs it again), but the writer never waits for
-//! the disk.
+//! Durability for the writer's answers. The writer commits with `synchronous=NORMAL`, which
+//! in WAL mode writes a transaction's frames to the WAL file without syncing it. Between
+//! rounds of operations the writer syncs the WAL if a plain commit is in it, appends and
+//! syncs the journal records the round ran, and only then answers the round's callers. So
+//! every answered write is on disk (in the WAL, or in the journal from which a restart runs
+//! it again), and each sync is shared by every operation that arrived meanwhile.
+//!
+//! The syncing is the writer's own, not another thread's: a sync thread that overlapped it
+//! with the writer's next round added two thread wakeups a round, which on these machines
+//! (vCPUs that halt when idle) cost more than the overlap saved (docs/PERFORMANCE.md,
+//! eleventh session).
 //!
 //! Why this is safe: a transaction's frames are written to the WAL before its COMMIT returns,
 //! so a sync started afterwards covers them; a checkpoint never copies unsynced frames into
@@ -16,10 +20,9 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
 
 use super::journal::Journal;
-use super::writer::{Batch, Marks, Reply, ToWriter};
+use super::writer::Marks;
 use crate::store::{StoreError, StoreResult};
 
 /// The WAL file that the database at `db` writes to, kept open for syncing.
@@ -60,64 +63,44 @@ fn cannot(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Corrupt(format!("cannot {what} {}: {e}", path.display()))
 }
 
-/// Answers the writer's batches once what they hold is on disk: the WAL when a batch
-/// carries a plain commit, the journal records they carry (appended in one write and one
-/// `fdatasync` for every batch that arrived during the last sync). Tells the writer how
-/// many batches it answered, until the writer stops.
-pub fn sync_loop(
-    mut wal: WalFile,
-    mut journal: Option<Journal>,
-    marks: Arc<Marks>,
-    batches: mpsc::Receiver<Batch>,
-    writer: mpsc::Sender<ToWriter>,
-) {
-    while let Ok(first) = batches.recv() {
-        let mut round = vec![first];
-        while let Ok(more) = batches.try_recv() {
-            round.push(more);
-        }
+/// What makes the writer's answered operations durable: the WAL (for plain commits) and the
+/// journal (for journaled records), synced by the writer between rounds of operations.
+pub struct Durability {
+    pub wal: WalFile,
+    /// `None` when another process holds the journal.
+    pub journal: Option<Journal>,
+}
+
+impl Durability {
+    /// Syncs the WAL if `wal` (a plain commit is in it), then appends and syncs `records`
+    /// (the last numbered `last_seq`): a record may depend on a plain commit of the same
+    /// round. A journal that could not be written is marked failed in `marks`: its records
+    /// no longer match what the writer ran.
+    pub fn sync(
+        &mut self,
+        records: &[u8],
+        last_seq: u64,
+        wal: bool,
+        marks: &Marks,
+    ) -> StoreResult<()> {
         let started = std::time::Instant::now();
-        let synced = sync_round(&mut wal, journal.as_mut(), &marks, &mut round);
+        let wal_synced = match wal {
+            true => self.wal.sync(),
+            false => Ok(()),
+        };
+        let synced = wal_synced.and_then(|()| match self.journal.as_mut() {
+            Some(journal) if !records.is_empty() => journal
+                .append(records, last_seq, marks.durable.load(Ordering::Acquire))
+                .map_err(|e| {
+                    marks.journal_failed.store(true, Ordering::Release);
+                    StoreError::Corrupt(format!("cannot write the journal: {e}"))
+                }),
+            _ => Ok(()),
+        });
         metrics::histogram!("waygate_store_sync_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &synced {
             tracing::error!(error = %e, "the WAL or the journal could not be synced; the writes they hold are not acknowledged");
         }
-        let count = round.len();
-        let replies: Vec<Reply> = round.into_iter().flat_map(|b| b.replies).collect();
-        metrics::histogram!("waygate_store_synced_operations").record(replies.len() as f64);
-        for reply in replies {
-            reply(synced.clone());
-        }
-        let _ = writer.send(ToWriter::Synced(count));
-    }
-}
-
-/// The WAL first: a record may depend on a plain commit in the same round.
-fn sync_round(
-    wal: &mut WalFile,
-    journal: Option<&mut Journal>,
-    marks: &Marks,
-    round: &mut [Batch],
-) -> StoreResult<()> {
-    if round.iter().any(|b| b.wal) {
-        wal.sync()?;
-    }
-    let last_seq = round.iter().map(|b| b.last_seq).max().unwrap_or(0);
-    let mut records = Vec::new();
-    for batch in round.iter_mut() {
-        if records.is_empty() {
-            records = std::mem::take(&mut batch.journal);
-        } else {
-            records.extend_from_slice(&batch.journal);
-        }
-    }
-    match journal {
-        Some(journal) if !records.is_empty() => journal
-            .append(&records, last_seq, marks.durable.load(Ordering::Acquire))
-            .map_err(|e| {
-                marks.journal_failed.store(true, Ordering::Release);
-                StoreError::Corrupt(format!("cannot write the journal: {e}"))
-            }),
-        _ => Ok(()),
+        synced
     }
 }

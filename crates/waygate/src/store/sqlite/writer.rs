@@ -7,9 +7,8 @@
 //! Any other ("plain") operation that changed something is committed right after it runs and
 //! answered once the WAL holding that commit is synced: what it did cannot be replayed.
 //!
-//! The sync thread (`wal_sync`) does the syncing while the writer goes on; records and
-//! plain replies that arrive while it syncs go to it together once it is free (group
-//! commit of the journal).
+//! The writer syncs between rounds (`wal_sync`): what arrived while it ran or synced the
+//! last round is run, then synced and answered together (group commit of the journal).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,10 +20,12 @@ use rusqlite::Connection;
 use super::journal::{self, Record};
 use super::journaled::{self, Journaled};
 use super::statements::Statements;
+use super::wal_sync::Durability;
 use super::{messaging, webhooks};
 use crate::store::{StoreError, StoreResult};
 
-/// Most messages taken from the inbox before the writer looks at committing and syncing.
+/// Most messages taken from the inbox before the writer syncs and answers them (and looks at
+/// committing).
 const MAX_BATCH: usize = 1024;
 
 /// How long journaled operations collect in one SQLite transaction. Longer shares more
@@ -60,21 +61,10 @@ pub type WriteOp = Box<dyn FnOnce(StoreResult<(&Connection, &WriterState<'_>)>) 
 
 pub enum ToWriter {
     Op(WriteOp),
-    /// The sync thread answered this many batches.
-    Synced(usize),
     /// Commit what the open transaction holds (a read must see it), then answer.
     Flush(Reply),
     /// The last handle on the store is gone: commit what is open, then stop.
     Stop,
-}
-
-/// What the writer hands the sync thread: journal records to append and sync, whether the
-/// WAL must be synced too (a plain commit), and the replies to give once both are done.
-pub struct Batch {
-    pub journal: Vec<u8>,
-    pub last_seq: u64,
-    pub wal: bool,
-    pub replies: Vec<Reply>,
 }
 
 /// Progress marks the store's threads share: the last journaled record, the last one in a
@@ -153,7 +143,7 @@ pub struct Writer<'c> {
     marks: Arc<Marks>,
     /// False when another process holds the journal: then every write is plain.
     journaling: bool,
-    to_sync: mpsc::Sender<Batch>,
+    durability: Durability,
     /// When the open transaction began (none open: `None`).
     opened: Option<Instant>,
     /// The last record's sequence number.
@@ -163,14 +153,12 @@ pub struct Writer<'c> {
     /// Records run in the open transaction, to run again if it rolls back.
     uncommitted: Vec<u8>,
     uncommitted_count: usize,
-    /// Records and replies not handed to the sync thread yet.
+    /// Records not synced yet, and the replies waiting for them.
     pending: Vec<u8>,
     pending_replies: Vec<Reply>,
     /// The next batch must sync the WAL.
     wal_dirty: bool,
     flush_waiters: Vec<Reply>,
-    /// Batches handed to the sync thread and not answered yet.
-    syncing: usize,
     /// Set when records could not be run again after a rollback: nothing more is written
     /// (the journal holds them for the next start).
     broken: Option<StoreError>,
@@ -180,16 +168,15 @@ impl<'c> Writer<'c> {
     pub fn new(
         conn: &'c Connection,
         marks: Arc<Marks>,
-        journaling: bool,
         seq: u64,
-        to_sync: mpsc::Sender<Batch>,
+        durability: Durability,
     ) -> Writer<'c> {
         Writer {
             conn,
             state: WriterState::new(conn),
             marks,
-            journaling,
-            to_sync,
+            journaling: durability.journal.is_some(),
+            durability,
             opened: None,
             seq,
             plain_commits: 0,
@@ -199,7 +186,6 @@ impl<'c> Writer<'c> {
             pending_replies: Vec::new(),
             wal_dirty: false,
             flush_waiters: Vec::new(),
-            syncing: 0,
             broken: None,
         }
     }
@@ -223,9 +209,6 @@ impl<'c> Writer<'c> {
             while let Some(message) = next.take().or_else(|| inbox.try_recv().ok()) {
                 match message {
                     ToWriter::Op(op) => self.run(op),
-                    ToWriter::Synced(batches) => {
-                        self.syncing = self.syncing.saturating_sub(batches)
-                    }
                     ToWriter::Flush(reply) => match self.opened {
                         Some(_) => self.flush_waiters.push(reply),
                         None => reply(Ok(())),
@@ -238,6 +221,8 @@ impl<'c> Writer<'c> {
                 }
             }
             self.stop_if_journal_failed();
+            // Answered before a commit, whose page writes would hold them up.
+            self.sync_and_answer();
             let due = self.opened.is_some_and(|at| {
                 stopping
                     || !self.journaling
@@ -248,15 +233,14 @@ impl<'c> Writer<'c> {
             });
             if due {
                 self.commit(None);
-            }
-            if self.syncing == 0 {
-                self.hand_over();
+                // Its record, so that the journal holds it before the writer waits.
+                self.sync_and_answer();
             }
         }
         if self.opened.is_some() {
             self.commit(None);
         }
-        self.hand_over();
+        self.sync_and_answer();
     }
 
     fn begin(&mut self) -> StoreResult<()> {
@@ -352,7 +336,7 @@ impl<'c> Writer<'c> {
                     self.plain_commits += 1;
                     self.pending_replies.push(reply);
                     self.wal_dirty = true;
-                    self.hand_over();
+                    self.sync_and_answer();
                 }
             }
             Err(e) => {
@@ -409,25 +393,23 @@ impl<'c> Writer<'c> {
         self.stop_writing(e);
     }
 
-    /// Gives the sync thread what waits for it.
-    fn hand_over(&mut self) {
+    /// Makes what waits durable (the pending records, the WAL after a plain commit), then
+    /// answers the replies waiting for it.
+    fn sync_and_answer(&mut self) {
         if self.pending.is_empty() && self.pending_replies.is_empty() && !self.wal_dirty {
             return;
         }
-        let batch = Batch {
-            journal: std::mem::take(&mut self.pending),
-            last_seq: self.seq,
-            wal: std::mem::take(&mut self.wal_dirty),
-            replies: std::mem::take(&mut self.pending_replies),
-        };
-        match self.to_sync.send(batch) {
-            Ok(()) => self.syncing += 1,
-            // The sync thread is gone: nothing can be acknowledged any more.
-            Err(unsent) => {
-                for reply in unsent.0.replies {
-                    reply(Err(StoreError::Closed));
-                }
-            }
+        let synced = self.durability.sync(
+            &self.pending,
+            self.seq,
+            std::mem::take(&mut self.wal_dirty),
+            &self.marks,
+        );
+        self.pending.clear();
+        metrics::histogram!("waygate_store_synced_operations")
+            .record(self.pending_replies.len() as f64);
+        for reply in self.pending_replies.drain(..) {
+            reply(synced.clone());
         }
     }
 }
