@@ -10,7 +10,8 @@
 
 use rusqlite::Connection;
 
-/// The shape of the records' payload; change it with any change to `Journaled`'s types.
+/// The shape of the records' payload. A test pins sample records of it: a change to
+/// `Journaled`'s types that changes their bytes fails it until this moves with a new pin.
 const FORMAT: u8 = 1;
 
 use super::journal::Record;
@@ -107,6 +108,124 @@ pub fn run_again(c: &Connection, w: &WriterState<'_>, records: &[Record]) -> Sto
 #[cfg(test)]
 mod tests {
     use super::*;
+    use waygate_core::money::Money;
+    use waygate_core::status::MessageStatus;
+
+    /// `samples()` as this version writes them (hex of each payload), pinned for `FORMAT`.
+    /// A change to `Journaled`'s types that changes these bytes needs a new `FORMAT` and a
+    /// new pin: a restart must not misread the records an older version left.
+    const PINNED: (u8, &[&str]) = (
+        1,
+        &[
+            "01000e120c2b31343135353535303132330103416461011602036f6e650374776f01f4030e48656c6c6f206f6e\
+             652c2074776f904e01036b2d3102abcd80a0abfef9620103534d310201d0afabfef9620b756e64656c69766572\
+             656401e6d403010b556e726561636861626c6501",
+            "01000e120c2b313431353535353031323300000e48656c6c6f206f6e652c2074776f904e0080a0abfef96200c0\
+             a90700",
+            "0101a0bfabfef9628004",
+            "010206080003534d320401d0afabfef9620b756e64656c69766572656401e6d403010b556e726561636861626c\
+             6509",
+            "0102060801d0d807126f757473696465207468652077696e646f7709",
+            "0102060802120335303309",
+            "010206080310140974696d6564206f757409",
+            "0103",
+        ],
+    );
+
+    /// One record of every operation and every shape its fields can take.
+    fn samples() -> Vec<Journaled> {
+        let followups = vec![ScheduledStatus {
+            at: 1_700_000_001_000,
+            status: "undelivered".into(),
+            error_code: Some(30003),
+            error_message: Some("Unreachable".into()),
+        }];
+        let send = NewSend {
+            user_id: 7,
+            sender_id: 9,
+            recipient: "+14155550123".into(),
+            recipient_name: Some("Ada".into()),
+            template: Some(TemplateSend {
+                template_id: 11,
+                variables: vec!["one".into(), "two".into()],
+                messaging_limit: Some(250),
+            }),
+            body: "Hello one, two".into(),
+            price: Money::from_micros(5_000),
+            idempotency: Some(IdempotencyKey {
+                key: "k-1".into(),
+                request_hash: vec![0xab, 0xcd],
+            }),
+            now: 1_700_000_000_000,
+            dispatch: Dispatch::Accepted {
+                sid: "SM1".into(),
+                status: MessageStatus::Queued,
+                followups: followups.clone(),
+            },
+            template_opens: true,
+        };
+        let freeform = NewSend {
+            recipient_name: None,
+            template: None,
+            idempotency: None,
+            dispatch: Dispatch::Queue { lease_ms: 60_000 },
+            template_opens: false,
+            ..send.clone()
+        };
+        let dispatch = |result| Journaled::Dispatch {
+            job_id: 3,
+            message_id: 4,
+            result,
+            now: -5,
+        };
+        vec![
+            Journaled::Send(send),
+            Journaled::Send(freeform),
+            Journaled::DueStatuses {
+                now: 1_700_000_002_000,
+                limit: 256,
+            },
+            dispatch(DispatchResult::Accepted {
+                sid: "SM2".into(),
+                status: MessageStatus::Sent,
+                followups,
+            }),
+            dispatch(DispatchResult::Rejected {
+                code: 63016,
+                message: "outside the window".into(),
+            }),
+            dispatch(DispatchResult::Retry {
+                at: 9,
+                error: "503".into(),
+            }),
+            dispatch(DispatchResult::Unknown {
+                since: 8,
+                at: 10,
+                error: "timed out".into(),
+            }),
+            Journaled::Commit,
+        ]
+    }
+
+    #[test]
+    fn records_keep_the_pinned_shape_of_their_format() {
+        let written: Vec<String> = samples()
+            .iter()
+            .map(|op| hex::encode(op.payload()))
+            .collect();
+        assert_eq!(
+            FORMAT, PINNED.0,
+            "FORMAT moved: pin the samples as this version writes them"
+        );
+        assert_eq!(
+            written, PINNED.1,
+            "the records' shape changed: move FORMAT, then pin the new bytes"
+        );
+        for (op, bytes) in samples().iter().zip(PINNED.1) {
+            let back = Journaled::from_payload(1, &hex::decode(bytes).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{op:?}"));
+        }
+    }
 
     #[test]
     fn a_record_reads_back_exactly_and_another_format_is_refused_by_name() {
