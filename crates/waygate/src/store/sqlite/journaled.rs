@@ -86,17 +86,24 @@ impl Journaled {
     }
 }
 
+/// A journaled operation's failure as a store error. Only a send refuses, and only on its
+/// first run: any other refusal is a bug, or a rerun that differs from its first, named by
+/// `what` in the error.
+pub fn store_error(refused: SendRefused, what: &str) -> StoreError {
+    match refused {
+        SendRefused::Store(e) => e,
+        other => StoreError::Corrupt(format!("{what} refused: {other:?}")),
+    }
+}
+
 /// Runs `records` again, in order, inside the open transaction. Any difference from their
 /// first run (a refusal, a failure) is an error: the caller must not commit.
 pub fn run_again(c: &Connection, w: &WriterState<'_>, records: &[Record]) -> StoreResult<()> {
     for record in records {
         let op = Journaled::from_payload(record.seq, &record.payload)?;
-        op.run(c, w).map_err(|refused| match refused {
-            SendRefused::Store(e) => e,
-            other => StoreError::Corrupt(format!(
-                "journal record {} ran differently the second time: {other:?}",
-                record.seq
-            )),
+        op.run(c, w).map_err(|refused| {
+            let what = format!("journal record {}, run again", record.seq);
+            store_error(refused, &what)
         })?;
         if let Some(e) = w.take_doom() {
             return Err(e);
@@ -205,6 +212,32 @@ mod tests {
             }),
             Journaled::Commit,
         ]
+    }
+
+    /// A record refused when run again (here a charged send, on a database that holds no
+    /// balance for its tenant) stops the restart with an error naming it: it was answered,
+    /// so it is neither dropped nor run differently.
+    #[test]
+    fn a_record_refused_when_run_again_stops_the_restart_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        super::super::migrate(&mut super::super::open(&path).unwrap()).unwrap();
+        let mut journal = super::super::journal::Journal::open(&path)
+            .unwrap()
+            .unwrap();
+        let mut bytes = Vec::new();
+        let send = samples().swap_remove(0);
+        super::super::journal::encode(&mut bytes, 1, 0, &send.payload());
+        journal.append(&bytes, 1, 0).unwrap();
+        drop(journal);
+        let refused = match super::super::SqliteStore::open(&path) {
+            Ok(_) => panic!("the restart ran a refused record"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            refused.contains("journal record 1, run again refused: InsufficientBalance"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -477,14 +477,6 @@ fn mismatched() -> StoreError {
     StoreError::Corrupt("a journaled operation returned another kind of outcome".into())
 }
 
-/// A journaled operation's failure; only sends refuse.
-fn store_error(refused: SendRefused) -> StoreError {
-    match refused {
-        SendRefused::Store(e) => e,
-        other => StoreError::Corrupt(format!("refused: {other:?}")),
-    }
-}
-
 /// What an operation without a savepoint failed with: a store error (which may come after
 /// a write, so it fails the batch) or a refusal (which comes before any).
 trait StoreFailure {
@@ -725,7 +717,7 @@ impl Store for SqliteStore {
         };
         match self.write_journaled(op).await {
             Ok(_) => Ok(()),
-            Err(refused) => Err(store_error(refused)),
+            Err(refused) => Err(journaled::store_error(refused, "a dispatch outcome")),
         }
     }
 
@@ -741,7 +733,7 @@ impl Store for SqliteStore {
         {
             Ok(Applied::Statuses(applied)) => Ok(applied),
             Ok(_) => Err(mismatched()),
-            Err(refused) => Err(store_error(refused)),
+            Err(refused) => Err(journaled::store_error(refused, "status steps")),
         }
     }
 
