@@ -67,9 +67,20 @@ pub struct App {
 }
 
 impl App {
-    /// Opens (creating and migrating) the store and wires every component.
+    /// Opens (creating and migrating) the store for a server and wires every component.
     pub fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.sqlite_path()?)?);
+        let store = SqliteStore::open(&config.sqlite_path()?)?;
+        App::wire(config, clock, Arc::new(store))
+    }
+
+    /// `build` for a one-shot command, which leaves the store's journal to a server that
+    /// may start while it runs (`SqliteStore::open_for_command`).
+    pub fn build_for_command(config: Config, clock: Clock) -> anyhow::Result<App> {
+        let store = SqliteStore::open_for_command(&config.sqlite_path()?)?;
+        App::wire(config, clock, Arc::new(store))
+    }
+
+    fn wire(config: Config, clock: Clock, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let providers = Arc::new(Providers {
             simulator: Simulator {
                 clock: clock.clone(),

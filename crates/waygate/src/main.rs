@@ -310,12 +310,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { demo } => serve(config, demo).await,
         Command::Migrate => {
             let path = config.sqlite_path()?;
-            App::build(config, Clock::default())?;
+            App::build_for_command(config, Clock::default())?;
             println!("database ready at {}", path.display());
             Ok(())
         }
         Command::Admin(command) => {
-            let app = App::build(config, Clock::default())?;
+            let app = App::build_for_command(config, Clock::default())?;
             let out = admin(&app, command).await?;
             app.services().store.flush().await?;
             println!("{}", serde_json::to_string_pretty(&out)?);

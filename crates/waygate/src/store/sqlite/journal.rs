@@ -16,7 +16,8 @@
 //! numbers are below the database's mark, and recovery skips them).
 //!
 //! Only one process may journal (an exclusive lock on the first file); another process that
-//! opens the same database (the CLI beside a running server) writes plainly.
+//! opens the same database (the CLI beside a running server) writes plainly, and so does a
+//! one-shot command once it has run what the journal held.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};

@@ -52,6 +52,7 @@ pub struct SqliteStore {
     writer: mpsc::Sender<ToWriter>,
     readers: Arc<ReaderPool>,
     marks: Arc<Marks>,
+    journaling: bool,
     /// The store's threads stop once every clone of the store is gone.
     _alive: Arc<Alive>,
 }
@@ -135,8 +136,20 @@ fn open(path: &Path) -> StoreResult<Connection> {
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating) the database file at `path`.
+    /// Opens (creating and migrating) the database file at `path`, for a server: it keeps
+    /// the journal while it runs.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(path, true)
+    }
+
+    /// Opens the database as a one-shot command does (`waygate admin`, `migrate`): it runs
+    /// what the journal holds, then lets the journal go and writes plainly, so that a server
+    /// started while the command runs still takes the journal.
+    pub fn open_for_command(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, keep_journal: bool) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
@@ -170,11 +183,16 @@ impl SqliteStore {
                 0
             }
         };
+        if !keep_journal {
+            // Closing the files lets the lock go.
+            journal = None;
+        }
         let marks = Arc::new(Marks::at(seq));
         let (tx, rx) = mpsc::channel::<ToWriter>();
         let spawn_error =
             |e: std::io::Error| StoreError::Corrupt(format!("cannot start a store thread: {e}"));
         let writer_marks = marks.clone();
+        let journaling = journal.is_some();
         let durability = wal_sync::Durability { wal, journal };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -207,8 +225,15 @@ impl SqliteStore {
                 permits: tokio::sync::Semaphore::new(READERS),
             }),
             marks,
+            journaling,
             _alive: alive,
         })
+    }
+
+    /// Whether this store journals its hot writes (it holds the journal); otherwise every
+    /// write is committed and synced on its own.
+    pub fn journals(&self) -> bool {
+        self.journaling
     }
 
     /// Runs `op` in the next group commit and answers once that commit is durable.
@@ -1052,6 +1077,30 @@ mod tests {
             journal::encode(&mut bytes, seq, plain_before, &payload);
         }
         journal.append(&bytes, records.len() as u64, 0).unwrap();
+    }
+
+    /// A one-shot command runs what the journal holds, then lets it go: a server started
+    /// while the command runs takes the journal rather than writing without it.
+    #[tokio::test]
+    async fn a_command_runs_the_journal_then_leaves_it_to_a_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        journal_with(&path, &[(1, 0), (2, 0)]);
+        let command = SqliteStore::open_for_command(&path).unwrap();
+        let applied: u64 = command
+            .read(|c| Ok(c.query_row("SELECT applied_seq FROM journal_state", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(applied, 2, "the command ran the records");
+        assert!(!command.journals());
+        let server = SqliteStore::open(&path).unwrap();
+        assert!(
+            server.journals(),
+            "the server takes the journal although the command still runs"
+        );
+        let second = SqliteStore::open(&path).unwrap();
+        assert!(!second.journals(), "one process journals at a time");
+        drop((server, second, command));
     }
 
     /// A restart runs the records in order up to a gap, or up to one that ran after a plain
