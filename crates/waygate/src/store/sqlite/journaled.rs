@@ -113,7 +113,7 @@ pub fn run_again(c: &Connection, w: &WriterState<'_>, records: &[Record]) -> Sto
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use waygate_core::money::Money;
     use waygate_core::status::MessageStatus;
@@ -140,7 +140,7 @@ mod tests {
     );
 
     /// One record of every operation and every shape its fields can take.
-    fn samples() -> Vec<Journaled> {
+    pub(in crate::store::sqlite) fn samples() -> Vec<Journaled> {
         let followups = vec![ScheduledStatus {
             at: 1_700_000_001_000,
             status: "undelivered".into(),
@@ -212,32 +212,6 @@ mod tests {
             }),
             Journaled::Commit,
         ]
-    }
-
-    /// A record refused when run again (here a charged send, on a database that holds no
-    /// balance for its tenant) stops the restart with an error naming it: it was answered,
-    /// so it is neither dropped nor run differently.
-    #[test]
-    fn a_record_refused_when_run_again_stops_the_restart_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        super::super::migrate(&mut super::super::open(&path).unwrap()).unwrap();
-        let mut journal = super::super::journal::Journal::open(&path)
-            .unwrap()
-            .unwrap();
-        let mut bytes = Vec::new();
-        let send = samples().swap_remove(0);
-        super::super::journal::encode(&mut bytes, 1, 0, &send.payload());
-        journal.append(&bytes, 1, 0).unwrap();
-        drop(journal);
-        let refused = match super::super::SqliteStore::open(&path) {
-            Ok(_) => panic!("the restart ran a refused record"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            refused.contains("journal record 1, run again refused: InsufficientBalance"),
-            "{refused}"
-        );
     }
 
     #[test]

@@ -1068,15 +1068,50 @@ mod tests {
     }
 
     /// Writes `(seq, plain_before)` records into the journal of a new database at `path`.
-    fn journal_with(path: &Path, records: &[(u64, u64)]) {
+    /// A journal of `op` under each (sequence number, plain commits before) of `records`.
+    fn journal_with(path: &Path, records: &[(u64, u64)], op: &Journaled) {
         migrate(&mut open(path).unwrap()).unwrap();
         let mut journal = journal::Journal::open(path).unwrap().unwrap();
         let mut bytes = Vec::new();
-        let payload = Journaled::DueStatuses { now: 1, limit: 1 }.payload();
+        let payload = op.payload();
         for &(seq, plain_before) in records {
             journal::encode(&mut bytes, seq, plain_before, &payload);
         }
         journal.append(&bytes, records.len() as u64, 0).unwrap();
+    }
+
+    fn due_statuses() -> Journaled {
+        Journaled::DueStatuses { now: 1, limit: 1 }
+    }
+
+    /// The last journal record the database holds.
+    async fn applied_seq(store: &SqliteStore) -> u64 {
+        store
+            .read(|c| Ok(c.query_row("SELECT applied_seq FROM journal_state", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    /// A record refused when run again (here a charged send, on a database that holds no
+    /// balance for its tenant) stops the restart with an error naming it: it was answered,
+    /// so it is neither dropped nor run differently.
+    #[test]
+    fn a_record_refused_when_run_again_stops_the_restart_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        journal_with(
+            &path,
+            &[(1, 0)],
+            &journaled::tests::samples().swap_remove(0),
+        );
+        let refused = match SqliteStore::open(&path) {
+            Ok(_) => panic!("the restart ran a refused record"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            refused.contains("journal record 1, run again refused: InsufficientBalance"),
+            "{refused}"
+        );
     }
 
     /// A one-shot command runs what the journal holds, then lets it go: a server started
@@ -1085,13 +1120,13 @@ mod tests {
     async fn a_command_runs_the_journal_then_leaves_it_to_a_server() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        journal_with(&path, &[(1, 0), (2, 0)]);
+        journal_with(&path, &[(1, 0), (2, 0)], &due_statuses());
         let command = SqliteStore::open_for_command(&path).unwrap();
-        let applied: u64 = command
-            .read(|c| Ok(c.query_row("SELECT applied_seq FROM journal_state", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(applied, 2, "the command ran the records");
+        assert_eq!(
+            applied_seq(&command).await,
+            2,
+            "the command ran the records"
+        );
         assert!(!command.journals());
         let server = SqliteStore::open(&path).unwrap();
         assert!(
@@ -1114,14 +1149,9 @@ mod tests {
         ] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.db");
-            journal_with(&path, &records);
+            journal_with(&path, &records, &due_statuses());
             let store = SqliteStore::open(&path).unwrap();
-            let seq: u64 = store
-                .read(|c| {
-                    Ok(c.query_row("SELECT applied_seq FROM journal_state", [], |r| r.get(0))?)
-                })
-                .await
-                .unwrap();
+            let seq = applied_seq(&store).await;
             assert_eq!(seq, applied, "{records:?}");
             assert_eq!(store.marks.journaled.load(Ordering::Acquire), applied);
             drop(store);

@@ -141,8 +141,6 @@ pub struct Writer<'c> {
     conn: &'c Connection,
     state: WriterState<'c>,
     marks: Arc<Marks>,
-    /// False when another process holds the journal: then every write is plain.
-    journaling: bool,
     durability: Durability,
     /// When the open transaction began (none open: `None`).
     opened: Option<Instant>,
@@ -175,7 +173,6 @@ impl<'c> Writer<'c> {
             conn,
             state: WriterState::new(conn),
             marks,
-            journaling: durability.journal.is_some(),
             durability,
             opened: None,
             seq,
@@ -225,7 +222,7 @@ impl<'c> Writer<'c> {
             self.sync_and_answer();
             let due = self.opened.is_some_and(|at| {
                 stopping
-                    || !self.journaling
+                    || !self.journaling()
                     || self.uncommitted_count == 0
                     || self.uncommitted_count >= MAX_JOURNALED
                     || !self.flush_waiters.is_empty()
@@ -241,6 +238,11 @@ impl<'c> Writer<'c> {
             self.commit(None);
         }
         self.sync_and_answer();
+    }
+
+    /// False when another process holds the journal: then every write is plain.
+    fn journaling(&self) -> bool {
+        self.durability.journal.is_some()
     }
 
     fn begin(&mut self) -> StoreResult<()> {
@@ -280,7 +282,7 @@ impl<'c> Writer<'c> {
         }
         let wrote = self.conn.total_changes() != changes;
         match done {
-            Done::Journaled(reply, Some(payload)) if self.journaling && wrote => {
+            Done::Journaled(reply, Some(payload)) if self.journaling() && wrote => {
                 self.append(&payload);
                 self.pending_replies.push(reply);
             }
