@@ -21,7 +21,8 @@ pub enum MessageStatus {
 const DELIVERED_RANK: u8 = 4;
 
 impl MessageStatus {
-    const ALL: [MessageStatus; 10] = [
+    /// Every status, in the order of the lifecycle.
+    pub const ALL: [MessageStatus; 10] = [
         MessageStatus::Pending,
         MessageStatus::Accepted,
         MessageStatus::Queued,
