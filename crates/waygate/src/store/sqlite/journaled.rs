@@ -14,6 +14,9 @@ use rusqlite::Connection;
 /// `Journaled`'s types that changes their bytes fails it until this moves with a new pin.
 const FORMAT: u8 = 1;
 
+/// Bytes reserved for a record's payload: a send with a short body and a few variables.
+const PAYLOAD_CAPACITY: usize = 384;
+
 use super::journal::Record;
 use super::{messaging, WriterState};
 use crate::store::*;
@@ -68,7 +71,11 @@ impl Journaled {
     }
 
     pub fn payload(&self) -> Vec<u8> {
-        postcard::to_extend(self, vec![FORMAT]).expect("a journaled operation serializes")
+        // Room for a typical send up front: grown from one byte, the buffer was reallocated
+        // six times a record.
+        let mut out = Vec::with_capacity(PAYLOAD_CAPACITY);
+        out.push(FORMAT);
+        postcard::to_extend(self, out).expect("a journaled operation serializes")
     }
 
     fn from_payload(seq: u64, payload: &[u8]) -> StoreResult<Journaled> {
