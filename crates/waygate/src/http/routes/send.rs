@@ -2,7 +2,7 @@
 //! idempotent replays).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -24,13 +24,16 @@ use crate::views::session_status;
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// A looked-up name given as a string is parsed and checked on every request.
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
 /// The Idempotency-Key header with a hash of the body (JSON object keys are sorted, so key
 /// order and whitespace do not make a different body).
 fn idempotency(
     headers: &HeaderMap,
     body: &Map<String, Value>,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
+    let Some(raw) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
     let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
