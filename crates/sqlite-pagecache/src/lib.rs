@@ -15,8 +15,9 @@
 //! The same step, which must also come before SQLite starts, gives each connection a larger
 //! lookaside (SQLite's per-connection pool for small, short-lived allocations: cursors,
 //! statement registers). The default 48 KiB ran out under the writer's statements, and each
-//! allocation past it went to `malloc`: 200 slots of 1,200 bytes took 5,000 instructions
-//! off the writer's ~85,000 a send (`bench/instructions`), for 240 KiB a connection.
+//! allocation past it went to `malloc`: 200 slots of 1,200 bytes took about 4,000
+//! instructions off the writer's ~85,000 a send (`bench/instructions`), for 240 KiB a
+//! connection.
 
 use std::ffi::{c_int, c_uint, c_void};
 use std::mem::MaybeUninit;
