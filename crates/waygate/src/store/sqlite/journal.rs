@@ -4,7 +4,7 @@
 //! A journaled operation runs in the writer's open transaction like any other; what it was
 //! asked to do goes into the journal as a record, and the caller is answered once the
 //! journal file holding the record is synced. SQLite then commits many such operations at
-//! once (hundreds of milliseconds' worth, without syncing), so that thousands of sends share
+//! once (`writer::COMMIT_EVERY`'s worth, without syncing), so that hundreds of sends share
 //! each index leaf they touch. After a crash, the records that SQLite had not durably
 //! committed are run again, in order, on the state they first ran on (`recover`), which gives
 //! the same rows: the operations are deterministic given the database and their inputs.
