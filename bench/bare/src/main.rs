@@ -2,23 +2,14 @@
 //! parses the JSON send body into a struct and answers a fixed 200 shaped like waygate's; no
 //! auth, no storage, no provider. Everything else is 404.
 
-use std::collections::HashMap;
-
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
-#[allow(dead_code)] // parsed, never read: parsing is the work being measured
-struct SendBody {
-    sender_id: i64,
-    template_id: i64,
-    recipient_phone: String,
-    #[serde(default)]
-    variables: HashMap<String, String>,
-}
+#[path = "../../send_body.rs"]
+mod send_body;
+use send_body::SendBody;
 
 async fn send(Json(_body): Json<SendBody>) -> (StatusCode, Json<Value>) {
     (

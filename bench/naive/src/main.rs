@@ -15,9 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
+
+#[path = "../../send_body.rs"]
+mod send_body;
+use send_body::SendBody;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -35,15 +38,6 @@ CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, user_id INTEGER NOT N
 ";
 
 const PRICE: i64 = 8_000;
-
-#[derive(Deserialize)]
-struct SendBody {
-    sender_id: i64,
-    template_id: i64,
-    recipient_phone: String,
-    #[serde(default)]
-    variables: HashMap<String, String>,
-}
 
 struct Send {
     user_id: i64,
@@ -161,11 +155,12 @@ fn writer(c: Connection, inbox: mpsc::Receiver<Send>) {
         batch.extend(inbox.try_iter().take(1023));
         let run = || -> rusqlite::Result<Vec<(i64, i64)>> {
             c.execute_batch("BEGIN IMMEDIATE")?;
-            let ids = batch.iter().map(|s| record(&c, s)).collect();
-            match ids {
-                Ok(ids) => c.execute_batch("COMMIT").map(|()| ids),
-                Err(e) => Err(e),
-            }
+            let ids = batch
+                .iter()
+                .map(|s| record(&c, s))
+                .collect::<Result<_, _>>()?;
+            c.execute_batch("COMMIT")?;
+            Ok(ids)
         };
         match run() {
             Ok(ids) => {
