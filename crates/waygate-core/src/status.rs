@@ -60,6 +60,11 @@ impl MessageStatus {
         matches!(self, MessageStatus::Failed | MessageStatus::Undelivered)
     }
 
+    /// No status can follow: the provider has nothing more to report.
+    pub fn is_final(self) -> bool {
+        Self::ALL.into_iter().all(|next| !self.can_advance_to(next))
+    }
+
     /// Position on the delivery path; None for failures and inbound messages, which are off it.
     fn rank(self) -> Option<u8> {
         match self {
@@ -202,5 +207,22 @@ mod tests {
             assert!(!Received.can_advance_to(other), "received -> {other:?}");
             assert!(!other.can_advance_to(Received), "{other:?} -> received");
         }
+    }
+
+    #[test]
+    fn only_read_failures_and_inbound_are_final() {
+        let finals: Vec<_> = MessageStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            vec![
+                MessageStatus::Read,
+                MessageStatus::Failed,
+                MessageStatus::Undelivered,
+                MessageStatus::Received
+            ]
+        );
     }
 }

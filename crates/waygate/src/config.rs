@@ -36,6 +36,10 @@ pub struct Config {
     pub twilio_timeout_ms: u64,
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
+    pub job_lease_ms: u64,
+    pub reconcile_max_failures: u32,
+    pub status_reconcile_after_ms: u64,
+    pub status_reconcile_max_age_ms: u64,
     pub currency: String,
     pub rate_card: RateCardConfig,
 }
@@ -104,6 +108,12 @@ impl Config {
                 "twilio_api_key_sid",
                 "set both twilio_api_key_sid and twilio_api_key_secret, or neither",
             ));
+        }
+        if config.job_lease_ms == 0 {
+            return Err(invalid("job_lease_ms", "must be at least 1"));
+        }
+        if config.reconcile_max_failures == 0 {
+            return Err(invalid("reconcile_max_failures", "must be at least 1"));
         }
         if config.rate_limit_per_second == 0 {
             return Err(invalid("rate_limit_per_second", "must be at least 1"));

@@ -179,6 +179,14 @@ pub struct Message {
     pub media: Vec<Media>,
     /// The payload of the quick-reply button an inbound message answered with.
     pub button_payload: Option<String>,
+    /// Set while waygate cannot learn this message's fate from its provider: an operator's case.
+    pub status_unknown: Option<StatusUnknown>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUnknown {
+    pub since: i64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -201,4 +209,18 @@ pub struct Job {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// Why the attempt before this one did not settle the job.
+    pub last_error: Option<String>,
+}
+
+/// A job given up on, kept for an operator (`GET /api/admin/jobs`).
+#[derive(Debug, Clone)]
+pub struct SetAsideJob {
+    pub id: i64,
+    pub kind: String,
+    /// The message a send job was for.
+    pub message_id: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
 }

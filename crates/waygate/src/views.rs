@@ -132,6 +132,43 @@ pub struct MessageView {
     pub media: Vec<Media>,
     /// Inbound only: the payload of the quick-reply button the customer pressed.
     pub button_payload: Option<String>,
+    /// Null while the message's fate is known or being learnt. Set when waygate cannot learn
+    /// it from the provider (the provider does not know the message, or the send's outcome
+    /// could not be settled): an operator's case, never silently left pending.
+    pub status_unknown: Option<StatusUnknownView>,
+}
+
+/// A job given up on, as an operator sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SetAsideJobView {
+    pub id: i64,
+    /// `send` or `webhook`.
+    pub kind: String,
+    /// The message a send job was for.
+    pub message_id: Option<i64>,
+    pub attempts: i64,
+    /// Why it was given up on.
+    pub last_error: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&SetAsideJob> for SetAsideJobView {
+    fn from(j: &SetAsideJob) -> Self {
+        SetAsideJobView {
+            id: j.id,
+            kind: j.kind.clone(),
+            message_id: j.message_id,
+            attempts: j.attempts,
+            last_error: j.last_error.clone(),
+            created_at: time(j.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusUnknownView {
+    pub since: String,
+    pub reason: String,
 }
 
 impl From<&Message> for MessageView {
@@ -166,6 +203,10 @@ impl From<&Message> for MessageView {
                 .collect(),
             media: m.media.clone(),
             button_payload: m.button_payload.clone(),
+            status_unknown: m.status_unknown.as_ref().map(|u| StatusUnknownView {
+                since: time(u.since),
+                reason: u.reason.clone(),
+            }),
         }
     }
 }

@@ -132,6 +132,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::update_template))
         .routes(routes!(routes::admin::credit))
         .routes(routes!(routes::admin::simulator_inbound))
+        .routes(routes!(routes::jobs::set_aside))
+        .routes(routes!(routes::jobs::retry))
         .routes(routes!(routes::twilio::status))
         .routes(routes!(routes::twilio::inbound))
         .routes(routes!(routes::ops::healthz))

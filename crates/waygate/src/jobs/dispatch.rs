@@ -38,12 +38,14 @@ enum Reconciled {
 }
 
 impl Worker {
-    /// Sends a message whose job is already claimed and records the result.
+    /// Sends a message whose job is already claimed and records the result. `previous` says
+    /// why an earlier attempt did not settle the job (`None` on the first).
     pub async fn dispatch(
         &self,
         job_id: i64,
         outgoing: &Outgoing,
         attempts: i64,
+        previous: Option<&str>,
     ) -> Result<DispatchOutcome, StoreError> {
         let provider = match self.providers.for_kind(outgoing.provider) {
             Ok(provider) => provider,
@@ -53,10 +55,13 @@ impl Worker {
                     .await
             }
         };
-        if let Some(since) = outgoing.unknown_since {
-            match self.reconcile(provider, outgoing, since).await {
+        let resend_reason = match outgoing.unknown_since {
+            None => previous.map(|error| ("after_retryable_error", error.to_string())),
+            Some(since) => match self.reconcile(provider, outgoing, since).await {
                 Ok(Reconciled::Found(found)) => {
                     tracing::info!(message_id = outgoing.message_id, sid = %found.sid, "reconciled: the earlier attempt had created the message");
+                    metrics::counter!("waygate_reconcile_total", "outcome" => "adopted")
+                        .increment(1);
                     let accepted = Accepted {
                         sid: found.sid,
                         status: found.status,
@@ -66,21 +71,64 @@ impl Worker {
                         .settle(job_id, outgoing, attempts, since, Ok(accepted))
                         .await;
                 }
-                Ok(Reconciled::NotCreated) => {}
-                Ok(Reconciled::Ambiguous(n)) => {
-                    let reason = format!(
-                        "{n} provider messages to this recipient since the unknown attempt; not resending, resolve by hand"
-                    );
-                    tracing::error!(message_id = outgoing.message_id, %reason);
-                    self.store.bury_job(job_id, reason).await?;
-                    return Ok(DispatchOutcome::Pending);
+                Ok(Reconciled::NotCreated) => {
+                    metrics::counter!("waygate_reconcile_total", "outcome" => "not_created")
+                        .increment(1);
+                    Some((
+                        "reconciled_not_created",
+                        format!(
+                            "the provider holds no message from the attempt of unknown outcome ({})",
+                            previous.unwrap_or("unknown")
+                        ),
+                    ))
                 }
-                Err(e) => return self.settle(job_id, outgoing, attempts, since, Err(e)).await,
-            }
+                Ok(Reconciled::Ambiguous(n)) => {
+                    metrics::counter!("waygate_reconcile_total", "outcome" => "ambiguous")
+                        .increment(1);
+                    let reason = format!(
+                        "{n} provider messages to this recipient since the attempt of unknown outcome; not resending, resolve by hand"
+                    );
+                    return self.set_aside(job_id, outgoing, reason).await;
+                }
+                Err(e) => {
+                    metrics::counter!("waygate_reconcile_total", "outcome" => "failed")
+                        .increment(1);
+                    // `attempts` counts the claims since the outcome became unknown.
+                    if attempts + 1 >= self.reconcile_max_failures {
+                        let reason = format!(
+                            "reconciliation failed {} times in a row, last: {e}",
+                            attempts + 1
+                        );
+                        return self.set_aside(job_id, outgoing, reason).await;
+                    }
+                    return self
+                        .settle(job_id, outgoing, attempts, since, Err(unknown_still(e)))
+                        .await;
+                }
+            },
+        };
+        if let Some((label, reason)) = resend_reason {
+            tracing::warn!(message_id = outgoing.message_id, attempt = attempts + 1, %reason, "sending again");
+            metrics::counter!("waygate_resends_total", "reason" => label).increment(1);
         }
         let started = self.clock.now_ms();
         let sent = provider.send(outgoing).await;
         self.settle(job_id, outgoing, attempts, started, sent).await
+    }
+
+    /// Gives up on a send whose outcome cannot be settled, where an operator sees it.
+    async fn set_aside(
+        &self,
+        job_id: i64,
+        outgoing: &Outgoing,
+        reason: String,
+    ) -> Result<DispatchOutcome, StoreError> {
+        tracing::error!(message_id = outgoing.message_id, job_id, %reason, "send set aside for an operator");
+        metrics::counter!("waygate_jobs_set_aside_total", "kind" => "send").increment(1);
+        self.store
+            .set_aside_send(job_id, outgoing.message_id, reason, self.clock.now_ms())
+            .await?;
+        Ok(DispatchOutcome::Pending)
     }
 
     async fn reconcile(
@@ -128,6 +176,11 @@ impl Worker {
                     sid: accepted.sid.clone(),
                     status: accepted.status,
                     followups: accepted.followups,
+                    recheck_at: self
+                        .providers
+                        .for_kind(outgoing.provider)
+                        .is_ok_and(|p| p.reports_can_be_lost())
+                        .then_some(now + self.status_recheck_after_ms),
                 },
                 DispatchOutcome::Accepted {
                     sid: accepted.sid,
@@ -167,7 +220,16 @@ impl Worker {
                 (
                     DispatchResult::Unknown {
                         since: started,
-                        at: now + self.reconcile_after_ms,
+                        // A reconciliation that failed is tried again later and later.
+                        at: now
+                            + match outgoing.unknown_since {
+                                None => self.reconcile_after_ms,
+                                Some(_) => backoff_ms(
+                                    self.reconcile_after_ms,
+                                    attempts,
+                                    RETRY_CAP_MS.max(self.reconcile_after_ms),
+                                ),
+                            },
                         error: reason,
                     },
                     DispatchOutcome::Pending,
@@ -188,6 +250,7 @@ impl Worker {
         job_id: i64,
         outgoing: Outgoing,
         attempts: i64,
+        previous: Option<&str>,
     ) -> Result<(), String> {
         if outgoing.sid.is_some() {
             // A callback already told us the provider has it.
@@ -197,9 +260,17 @@ impl Worker {
                 .await
                 .map_err(|e| e.to_string());
         }
-        self.dispatch(job_id, &outgoing, attempts)
+        self.dispatch(job_id, &outgoing, attempts, previous)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// A failed look at what an attempt of unknown outcome created leaves the outcome unknown:
+/// looked at again later, never resent meanwhile.
+fn unknown_still(e: ProviderError) -> ProviderError {
+    ProviderError::Unknown {
+        reason: format!("reconciliation failed: {e}"),
     }
 }

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod dispatch;
+mod status_check;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +20,6 @@ use crate::model::Job;
 use crate::provider::Providers;
 use crate::store::{Outgoing, Store, StoreResult};
 
-/// How long a claimed job stays invisible to other claimers.
-pub const LEASE_MS: i64 = 60_000;
 const BATCH: i64 = 256;
 /// Scheduled status steps applied per write operation, at first. Small, so that the steps
 /// never hold the writer long ahead of the sends queued behind it: at half the peak rate,
@@ -45,6 +44,15 @@ pub struct Worker {
     pub allow_private_webhooks: bool,
     /// How long after an unknown send outcome to reconcile with the provider.
     pub reconcile_after_ms: i64,
+    /// How long a claimed job stays invisible to other claimers.
+    pub lease_ms: i64,
+    /// Reconciliations of an unknown outcome that may fail in a row before the send is set
+    /// aside for an operator.
+    pub reconcile_max_failures: i64,
+    /// When a provider-accepted message's status is first fetched, unless final by then.
+    pub status_recheck_after_ms: i64,
+    /// Age after which a message's status is no longer fetched.
+    pub status_recheck_max_age_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +79,11 @@ impl Worker {
             clock,
             http,
             allow_private_webhooks: config.webhooks_allow_private,
-            reconcile_after_ms: i64::try_from(config.twilio_reconcile_after_ms).unwrap_or(i64::MAX),
+            reconcile_after_ms: millis(config.twilio_reconcile_after_ms),
+            lease_ms: millis(config.job_lease_ms),
+            reconcile_max_failures: i64::from(config.reconcile_max_failures),
+            status_recheck_after_ms: millis(config.status_reconcile_after_ms),
+            status_recheck_max_age_ms: millis(config.status_reconcile_max_age_ms),
         }
     }
 
@@ -86,12 +98,13 @@ impl Worker {
                 applied => statuses += applied,
             }
         }
-        Ok(statuses + self.run_claimed(now).await?)
+        let checks = self.check_statuses(now).await?;
+        Ok(statuses + checks + self.run_claimed(now).await?)
     }
 
     /// Claims the jobs due at `now` (not status steps) and runs them; returns how many.
     async fn run_claimed(&self, now: i64) -> StoreResult<usize> {
-        let jobs = self.store.claim_jobs(now, LEASE_MS, BATCH).await?;
+        let jobs = self.store.claim_jobs(now, self.lease_ms, BATCH).await?;
         let count = jobs.len();
         // The messages behind send jobs, read in one go rather than one read per job.
         // Each send job's message id, parsed once.
@@ -129,6 +142,7 @@ impl Worker {
         let lanes: Vec<_> = (0..STATUS_LANES)
             .map(|_| tokio::spawn(self.clone().step_statuses(stop.clone())))
             .collect();
+        let checks = tokio::spawn(self.clone().recheck_statuses(stop.clone()));
         let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
         loop {
             let ran = match self.run_claimed(self.clock.now_ms()).await {
@@ -141,15 +155,37 @@ impl Worker {
             // Counting the outbox costs a scan: once a second is plenty for a gauge.
             if last_depth.elapsed() >= DEPTH_EVERY {
                 last_depth = std::time::Instant::now();
-                if let Ok(depth) = self.store.queue_depth().await {
-                    metrics::gauge!("waygate_queue_depth").set(depth as f64);
-                }
+                publish_gauges(self.store.as_ref()).await;
             }
             if !idle_or_stopped(ran, &stop).await {
                 break;
             }
         }
         futures_util::future::join_all(lanes).await;
+        let _ = checks.await;
+    }
+
+    /// Looks up the statuses due a check, every `status_check::EVERY` (more often while a
+    /// whole batch was due), until stopped.
+    async fn recheck_statuses(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let ran = match self.check_statuses(self.clock.now_ms()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "job runner cannot claim status checks");
+                    0
+                }
+            };
+            if ran == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(status_check::EVERY) => {}
+                }
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+        }
     }
 
     /// One lane of status steps: applies due steps, one operation at a time, in batches
@@ -178,7 +214,15 @@ impl Worker {
     async fn execute(&self, job: Job, message: Option<Outgoing>) {
         let result = match job.kind.as_str() {
             "send" => match message {
-                Some(outgoing) => self.dispatch_recorded(job.id, outgoing, job.attempts).await,
+                Some(outgoing) => {
+                    self.dispatch_recorded(
+                        job.id,
+                        outgoing,
+                        job.attempts,
+                        job.last_error.as_deref(),
+                    )
+                    .await
+                }
                 None => Err("bad payload or message not found".to_string()),
             },
             "webhook" => self
@@ -194,6 +238,22 @@ impl Worker {
                 tracing::error!(job_id = job.id, error = %e, "cannot bury job");
             }
         }
+    }
+}
+
+fn millis(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Sets the gauges of the outbox and of what needs an operator.
+pub async fn publish_gauges(store: &dyn Store) {
+    match store.queue_gauges().await {
+        Ok(g) => {
+            metrics::gauge!("waygate_queue_depth").set(g.live as f64);
+            metrics::gauge!("waygate_jobs_set_aside").set(g.set_aside as f64);
+            metrics::gauge!("waygate_messages_status_unknown").set(g.status_unknown as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the outbox"),
     }
 }
 

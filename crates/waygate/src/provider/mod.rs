@@ -31,6 +31,14 @@ pub struct Found {
     pub status: MessageStatus,
 }
 
+/// What a provider says of a message it holds, when asked.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    pub status: MessageStatus,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     /// The provider refused the message for good (Twilio 4xx with an error code).
@@ -66,6 +74,21 @@ pub trait Provider: Send + Sync {
         message: &Outgoing,
         since_ms: i64,
     ) -> Result<Vec<Found>, ProviderError>;
+
+    /// Whether this provider's status reports travel over a network that can lose them, so
+    /// that a message it accepted must be looked up if its reports stop.
+    fn reports_can_be_lost(&self) -> bool {
+        false
+    }
+
+    /// The provider's current status of a message it accepted; `None` when it does not know
+    /// `sid`. Asked only of providers whose reports can be lost.
+    async fn fetch_status(&self, _sid: &str) -> Result<Option<Reported>, ProviderError> {
+        Err(ProviderError::Retryable {
+            reason: "this provider reports every status itself".into(),
+            retry_after: None,
+        })
+    }
 }
 
 /// The provider for each sender kind.

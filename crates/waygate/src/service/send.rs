@@ -223,7 +223,7 @@ impl Services {
                 followups: accepted.followups,
             },
             None => Dispatch::Queue {
-                lease_ms: crate::jobs::LEASE_MS,
+                lease_ms: self.worker.lease_ms,
             },
         };
         let send = NewSend {
@@ -258,7 +258,7 @@ impl Services {
                     let _ = recorded_tx.send(result);
                     if let Some((job_id, message_id)) = job {
                         outgoing.message_id = message_id;
-                        let _ = outcome_tx.send(worker.dispatch(job_id, &outgoing, 0).await);
+                        let _ = outcome_tx.send(worker.dispatch(job_id, &outgoing, 0, None).await);
                     }
                 });
                 let recorded = recorded_rx.await.map_err(|_| StoreError::Closed)?;

@@ -153,6 +153,8 @@ pub enum DispatchResult {
         status: MessageStatus,
         /// Status reports the provider promised for later (the simulator's schedule).
         followups: Vec<ScheduledStatus>,
+        /// When to fetch the status from the provider if its callbacks have not ended it.
+        recheck_at: Option<i64>,
     },
     Rejected {
         code: i64,
@@ -233,6 +235,38 @@ pub struct ConversationQuery {
     /// Position after which to continue: (last_message_at, id) of the last row seen.
     pub after: Option<(i64, i64)>,
     pub limit: i64,
+}
+
+/// A message whose status is due to be fetched from its provider (a callback may be lost).
+#[derive(Debug, Clone)]
+pub struct StatusCheck {
+    pub message_id: i64,
+    pub sid: String,
+    pub provider: ProviderKind,
+    pub created_at: i64,
+    /// Checks made before this one.
+    pub rechecks: i64,
+}
+
+/// What a status check leaves behind, beside the status it applied.
+#[derive(Debug, Clone)]
+pub struct CheckRecorded {
+    /// When to check again; `None` ends the checks.
+    pub next_at: Option<i64>,
+    /// Why the provider cannot tell this message's fate, and since when (an earlier `since`
+    /// is kept); `None` clears it.
+    pub unknown: Option<StatusUnknown>,
+}
+
+/// Counts for the gauges an operator watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueGauges {
+    /// Jobs waiting or running.
+    pub live: i64,
+    /// Jobs given up on, kept for an operator.
+    pub set_aside: i64,
+    /// Messages whose fate the provider could not tell.
+    pub status_unknown: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -388,5 +422,27 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_job(&self, id: i64, run_at: i64, error: String) -> StoreResult<()>;
     /// Gives up on a job; it stays for operators to inspect.
     async fn bury_job(&self, id: i64, error: String) -> StoreResult<()>;
-    async fn queue_depth(&self) -> StoreResult<i64>;
+    /// Gives up on a send job whose outcome cannot be settled, and marks its message so.
+    async fn set_aside_send(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        reason: String,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Jobs given up on, oldest first, after job id `after`.
+    async fn set_aside_jobs(&self, after: i64, limit: i64) -> StoreResult<Vec<SetAsideJob>>;
+    /// Puts a job given up on back in the queue; false when there is no such job.
+    async fn revive_job(&self, id: i64, now: i64) -> StoreResult<bool>;
+    async fn queue_gauges(&self) -> StoreResult<QueueGauges>;
+
+    /// Claims for `lease_ms` up to `limit` messages whose status is due to be fetched from
+    /// the provider; ends the checks of those already final without returning them.
+    async fn claim_status_checks(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StatusCheck>>;
+    async fn record_status_check(&self, message_id: i64, check: CheckRecorded) -> StoreResult<()>;
 }

@@ -202,11 +202,12 @@ async fn a_dispatch_record_that_fails_leaves_the_job_to_run_again() {
         .await
         .unwrap();
     let job_id = queued.job_id.expect("a queued send has a job");
-    let depth = store.queue_depth().await.unwrap();
+    let depth = store.queue_gauges().await.unwrap().live;
     let accepted = |sid: &str| DispatchResult::Accepted {
         sid: sid.into(),
         status: MessageStatus::Queued,
         followups: Vec::new(),
+        recheck_at: None,
     };
 
     let clash = store
@@ -226,7 +227,7 @@ async fn a_dispatch_record_that_fails_leaves_the_job_to_run_again() {
     assert_eq!(message.body["message_sid"], json!(null), "{}", message.body);
     assert_eq!(message.body["status"], "pending");
     assert_eq!(
-        store.queue_depth().await.unwrap(),
+        store.queue_gauges().await.unwrap().live,
         depth,
         "the job is still there"
     );
@@ -240,7 +241,7 @@ async fn a_dispatch_record_that_fails_leaves_the_job_to_run_again() {
     assert_eq!(message.body["message_sid"], sid);
     assert_eq!(message.body["status"], "queued");
     assert_eq!(
-        store.queue_depth().await.unwrap(),
+        store.queue_gauges().await.unwrap().live,
         depth - 1,
         "the job is done"
     );

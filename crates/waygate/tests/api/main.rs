@@ -7,6 +7,7 @@ mod errors;
 mod isolation;
 mod ledger;
 mod ops;
+mod reconcile;
 mod send;
 mod twilio;
 mod webhooks;

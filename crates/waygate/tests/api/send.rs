@@ -55,7 +55,7 @@ async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
             &t,
             "+14155551234",
             Dispatch::Queue {
-                lease_ms: waygate::jobs::LEASE_MS,
+                lease_ms: app.worker.lease_ms,
             },
         ))
         .await
@@ -67,7 +67,7 @@ async fn a_send_recorded_before_a_crash_is_dispatched_after_the_lease() {
         "pending",
         "leased: not yet"
     );
-    app.advance(Duration::from_millis(waygate::jobs::LEASE_MS as u64 + 1));
+    app.advance(Duration::from_millis(app.worker.lease_ms as u64 + 1));
     app.run_jobs().await;
     let msg = app.get(&path, &t.key).await.body;
     assert_eq!(msg["status"], "queued");

@@ -9,27 +9,42 @@ use twilio_fake::{Config as FakeConfig, FakeTwilio, Fault, Inbound};
 
 use crate::helpers::*;
 
-const CONTENT_SID: &str = "HX0123456789abcdef0123456789abcdef";
-const SENDER: &str = "+14155550100";
-const CUSTOMER: &str = "+14155551234";
+pub(crate) const CONTENT_SID: &str = "HX0123456789abcdef0123456789abcdef";
+pub(crate) const SENDER: &str = "+14155550100";
+pub(crate) const CUSTOMER: &str = "+14155551234";
 
-struct Setup {
-    app: TestApp,
-    fake: FakeTwilio,
-    t: Tenant,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub fake: FakeTwilio,
+    pub t: Tenant,
 }
 
-fn overrides(fake: &FakeTwilio, extra: &str) -> String {
-    format!(
-        "twilio_account_sid = {:?}\ntwilio_auth_token = {:?}\ntwilio_api_base = {:?}\ntwilio_reconcile_after_ms = 1000\ntwilio_timeout_ms = 500\n{extra}",
+/// The fake's credentials and short waits, then `extra`, whose keys replace these.
+pub(crate) fn overrides(fake: &FakeTwilio, extra: &str) -> String {
+    let base = format!(
+        "twilio_account_sid = {:?}\ntwilio_auth_token = {:?}\ntwilio_api_base = {:?}\ntwilio_reconcile_after_ms = 1000\ntwilio_timeout_ms = 500\n",
         fake.account_sid(),
         fake.auth_token(),
         fake.base_url()
-    )
+    );
+    let key = |line: &str| {
+        line.split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let replaced: Vec<String> = extra.lines().map(key).collect();
+    let kept: String = base
+        .lines()
+        .filter(|line| !replaced.contains(&key(line)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    format!("{kept}{extra}")
 }
 
 /// A tenant whose sender is on Twilio, with the template synced to CONTENT_SID.
-async fn twilio_tenant(app: &TestApp) -> Tenant {
+pub(crate) async fn twilio_tenant(app: &TestApp) -> Tenant {
     let mut t = app.tenant().await;
     let sender = app
         .admin(
@@ -51,7 +66,7 @@ async fn twilio_tenant(app: &TestApp) -> Tenant {
     t
 }
 
-async fn setup_with(fake_config: FakeConfig, extra: &str) -> Setup {
+pub(crate) async fn setup_with(fake_config: FakeConfig, extra: &str) -> Setup {
     let fake = FakeTwilio::start(fake_config)
         .await
         .expect("fake Twilio starts");
@@ -65,7 +80,7 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    async fn message(&self, id: &Value) -> Value {
+    pub async fn message(&self, id: &Value) -> Value {
         self.app
             .get(&format!("/api/user/whatsapp/messages/{id}"), &self.t.key)
             .await
@@ -102,7 +117,7 @@ impl Setup {
     }
 
     /// Lets the reconcile delay pass and runs what is due.
-    async fn later(&self, by: Duration) {
+    pub async fn later(&self, by: Duration) {
         self.app.advance(by);
         self.app.run_jobs().await;
     }

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod history;
+pub mod jobs;
 pub mod ops;
 pub mod send;
 pub mod tenant;

@@ -30,9 +30,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    if let Ok(depth) = app.services.store.queue_depth().await {
-        metrics::gauge!("waygate_queue_depth").set(depth as f64);
-    }
+    crate::jobs::publish_gauges(app.services.store.as_ref()).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.prometheus.render(),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use waygate_core::gcra::Decision;
 use waygate_core::status::MessageStatus;
 
-use super::{Accepted, Found, Provider, ProviderError};
+use super::{Accepted, Found, Provider, ProviderError, Reported};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyed_gcra::KeyedGcra;
@@ -38,6 +38,10 @@ struct MessageResource {
     status: String,
     #[serde(default)]
     date_created: Option<String>,
+    #[serde(default)]
+    error_code: Option<i64>,
+    #[serde(default)]
+    error_message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,24 +139,24 @@ impl Twilio {
         form.finish()
     }
 
-    /// A request to the Messages resource with our credentials; `query` goes after its path.
+    /// The Messages list filtered by `query`.
+    fn list_uri(&self, query: &str) -> Result<Uri, ProviderError> {
+        uri(format!("{}?{query}", self.messages_url))
+    }
+
+    /// One message's resource: `…/Messages/{sid}.json`.
+    fn message_uri(&self, sid: &str) -> Result<Uri, ProviderError> {
+        let list = self.messages_url.to_string();
+        uri(format!("{}/{sid}.json", list.trim_end_matches(".json")))
+    }
+
+    /// A request to `uri` with our credentials.
     fn request(
         &self,
         method: &str,
-        query: Option<&str>,
+        uri: Uri,
         body: Bytes,
     ) -> Result<Request<Bytes>, ProviderError> {
-        let uri = match query {
-            None => self.messages_url.clone(),
-            Some(query) => {
-                Uri::try_from(format!("{}?{query}", self.messages_url)).map_err(|e| {
-                    ProviderError::Retryable {
-                        reason: format!("cannot form a Twilio URL: {e}"),
-                        retry_after: None,
-                    }
-                })?
-            }
-        };
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
@@ -166,6 +170,13 @@ impl Twilio {
             retry_after: None,
         })
     }
+}
+
+fn uri(text: String) -> Result<Uri, ProviderError> {
+    Uri::try_from(text).map_err(|e| ProviderError::Retryable {
+        reason: format!("cannot form a Twilio URL: {e}"),
+        retry_after: None,
+    })
 }
 
 /// `Basic base64(user:password)`, marked sensitive so that it never shows in debug output.
@@ -195,7 +206,7 @@ fn transport_error(e: TransportError) -> ProviderError {
 impl Provider for Twilio {
     async fn send(&self, m: &Outgoing) -> Result<Accepted, ProviderError> {
         self.paced(&m.from).await;
-        let request = self.request("POST", None, Bytes::from(self.form(m)))?;
+        let request = self.request("POST", self.messages_url.clone(), Bytes::from(self.form(m)))?;
         let answer = self.http.exchange(request).await.map_err(transport_error)?;
         let (status, body) = (answer.status, &answer.body);
         if status.is_success() {
@@ -250,7 +261,7 @@ impl Provider for Twilio {
             .append_pair("From", &format!("whatsapp:{}", m.from))
             .append_pair("PageSize", "50")
             .finish();
-        let request = self.request("GET", Some(&query), Bytes::new())?;
+        let request = self.request("GET", self.list_uri(&query)?, Bytes::new())?;
         let answer = self.http.exchange(request).await.map_err(transport_error)?;
         if !answer.status.is_success() {
             return Err(ProviderError::Retryable {
@@ -281,5 +292,46 @@ impl Provider for Twilio {
                 })
             })
             .collect())
+    }
+
+    fn reports_can_be_lost(&self) -> bool {
+        // Twilio does not retry a status callback that failed to arrive.
+        true
+    }
+
+    async fn fetch_status(&self, sid: &str) -> Result<Option<Reported>, ProviderError> {
+        let request = self.request("GET", self.message_uri(sid)?, Bytes::new())?;
+        let answer = self.http.exchange(request).await.map_err(|e| match e {
+            TransportError::Connect(reason) | TransportError::Failed(reason) => {
+                ProviderError::Retryable {
+                    reason,
+                    retry_after: None,
+                }
+            }
+        })?;
+        if answer.status.as_u16() == 404 {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(ProviderError::Retryable {
+                reason: format!("fetching message {sid} answered {}", answer.status),
+                retry_after: answer.retry_after(),
+            });
+        }
+        let resource: MessageResource =
+            serde_json::from_slice(&answer.body).map_err(|e| ProviderError::Retryable {
+                reason: format!("unreadable message {sid}: {e}"),
+                retry_after: None,
+            })?;
+        let status =
+            MessageStatus::parse(&resource.status).ok_or_else(|| ProviderError::Retryable {
+                reason: format!("message {sid} has an unknown status {:?}", resource.status),
+                retry_after: None,
+            })?;
+        Ok(Some(Reported {
+            status,
+            error_code: resource.error_code,
+            error_message: resource.error_message,
+        }))
     }
 }

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 /// The shape of the records' payload. A test pins sample records of it: a change to
 /// `Journaled`'s types that changes their bytes fails it until this moves with a new pin.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// Bytes reserved for a record's payload: a send with a short body and a few variables.
 const PAYLOAD_CAPACITY: usize = 384;
@@ -129,20 +129,20 @@ pub(super) mod tests {
     /// A change to `Journaled`'s types that changes these bytes needs a new `FORMAT` and a
     /// new pin: a restart must not misread the records an older version left.
     const PINNED: (u8, &[&str]) = (
-        1,
+        2,
         &[
-            "01000e120c2b31343135353535303132330103416461011602036f6e650374776f01f4030e48656c6c6f206f6e\
+            "02000e120c2b31343135353535303132330103416461011602036f6e650374776f01f4030e48656c6c6f206f6e\
              652c2074776f904e01036b2d3102abcd80a0abfef9620103534d310201d0afabfef9620b756e64656c69766572\
              656401e6d403010b556e726561636861626c6501",
-            "01000e120c2b313431353535353031323300000e48656c6c6f206f6e652c2074776f904e0080a0abfef96200c0\
+            "02000e120c2b313431353535353031323300000e48656c6c6f206f6e652c2074776f904e0080a0abfef96200c0\
              a90700",
-            "0101a0bfabfef9628004",
-            "010206080003534d320401d0afabfef9620b756e64656c69766572656401e6d403010b556e726561636861626c\
-             6509",
-            "0102060801d0d807126f757473696465207468652077696e646f7709",
-            "0102060802120335303309",
-            "010206080310140974696d6564206f757409",
-            "0103",
+            "0201a0bfabfef9628004",
+            "020206080003534d320401d0afabfef9620b756e64656c69766572656401e6d403010b556e726561636861626c\
+             650180bff4fef96209",
+            "0202060801d0d807126f757473696465207468652077696e646f7709",
+            "0202060802120335303309",
+            "020206080310140974696d6564206f757409",
+            "0203",
         ],
     );
 
@@ -203,6 +203,7 @@ pub(super) mod tests {
                 sid: "SM2".into(),
                 status: MessageStatus::Sent,
                 followups,
+                recheck_at: Some(1_700_000_600_000),
             }),
             dispatch(DispatchResult::Rejected {
                 code: 63016,
@@ -255,6 +256,7 @@ pub(super) mod tests {
                     error_code: None,
                     error_message: Some("é \"quoted\"".into()),
                 }],
+                recheck_at: None,
             },
             now: -5,
         };
@@ -265,7 +267,7 @@ pub(super) mod tests {
         other[0] = FORMAT + 1;
         let refused = Journaled::from_payload(3, &other).unwrap_err().to_string();
         assert!(
-            refused.contains("record 3") && refused.contains("format 2"),
+            refused.contains("record 3") && refused.contains(&format!("format {}", FORMAT + 1)),
             "{refused}"
         );
         assert!(Journaled::from_payload(4, &payload[..payload.len() - 1]).is_err());

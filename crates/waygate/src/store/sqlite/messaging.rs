@@ -9,6 +9,7 @@ use waygate_core::time::from_millis;
 use waygate_core::window::{expires_at, Session};
 
 use super::rows::{self, all, one, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
+use super::status_checks;
 use super::{jobs, tenants, webhooks, WriterState};
 use crate::model::*;
 use crate::store::*;
@@ -127,10 +128,9 @@ pub fn record_send(
         .map_err(StoreError::from)?;
     }
     let job_id = match &s.dispatch {
-        Dispatch::Queue { lease_ms } => Some(jobs::enqueue(
+        Dispatch::Queue { lease_ms } => Some(jobs::enqueue_claimed_send(
             c,
-            jobs::SEND,
-            &serde_json::json!({ "message_id": message_id }),
+            message_id,
             s.now + lease_ms,
             s.now,
         )?),
@@ -161,6 +161,7 @@ pub fn record_send(
                         .collect(),
                     media: Vec::new(),
                     button_payload: None,
+                    status_unknown: None,
                 })
             };
             webhooks::enqueue_event(
@@ -430,7 +431,9 @@ pub fn record_dispatch(
             sid,
             status,
             followups,
+            recheck_at,
         } => {
+            status_checks::send_settled(c, message_id, *recheck_at)?;
             c.prepare_cached(
                 "UPDATE messages SET message_sid = ?2, unknown_since = NULL WHERE id = ?1",
             )?
@@ -446,6 +449,7 @@ pub fn record_dispatch(
             Ok(())
         }
         DispatchResult::Rejected { code, message } => {
+            status_checks::send_settled(c, message_id, None)?;
             let failed = Change {
                 error_code: Some(*code),
                 error_message: Some(message),
@@ -456,11 +460,12 @@ pub fn record_dispatch(
         }
         DispatchResult::Retry { at, error } => jobs::retry(c, job_id, *at, error),
         DispatchResult::Unknown { since, at, error } => {
+            jobs::await_reconcile(c, job_id, message_id, *at, error)?;
             c.prepare_cached(
                 "UPDATE messages SET unknown_since = COALESCE(unknown_since, ?2) WHERE id = ?1",
             )?
             .execute(params![message_id, since])?;
-            jobs::retry(c, job_id, *at, error)
+            Ok(())
         }
     }
 }

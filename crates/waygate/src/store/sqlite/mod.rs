@@ -15,6 +15,7 @@ mod journaled;
 mod messaging;
 mod rows;
 mod statements;
+mod status_checks;
 mod tenants;
 mod wal_sync;
 mod webhooks;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_message_status.sql"),
     include_str!("migrations/009_journal_state.sql"),
     include_str!("migrations/010_status_steps_in_place.sql"),
+    include_str!("migrations/011_attempts_and_status_checks.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -886,8 +888,52 @@ impl Store for SqliteStore {
         self.write(move |c| jobs::bury(c, id, &error)).await
     }
 
-    async fn queue_depth(&self) -> StoreResult<i64> {
-        self.read(jobs::depth).await
+    async fn set_aside_send(
+        &self,
+        job_id: i64,
+        message_id: i64,
+        reason: String,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            jobs::bury(c, job_id, &reason)?;
+            status_checks::mark_unknown(c, message_id, &reason, now)
+        })
+        .await
+    }
+
+    async fn set_aside_jobs(&self, after: i64, limit: i64) -> StoreResult<Vec<SetAsideJob>> {
+        self.read(move |c| jobs::set_aside(c, after, limit)).await
+    }
+
+    async fn revive_job(&self, id: i64, now: i64) -> StoreResult<bool> {
+        self.write(move |c| jobs::revive(c, id, now)).await
+    }
+
+    async fn queue_gauges(&self) -> StoreResult<QueueGauges> {
+        self.read(|c| {
+            Ok(QueueGauges {
+                live: jobs::depth(c)?,
+                set_aside: jobs::set_aside_count(c)?,
+                status_unknown: status_checks::unknown_count(c)?,
+            })
+        })
+        .await
+    }
+
+    async fn claim_status_checks(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StatusCheck>> {
+        self.write(move |c| status_checks::claim(c, now, lease_ms, limit))
+            .await
+    }
+
+    async fn record_status_check(&self, message_id: i64, check: CheckRecorded) -> StoreResult<()> {
+        self.write(move |c| status_checks::record(c, message_id, &check))
+            .await
     }
 }
 

@@ -18,7 +18,7 @@ pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone,
 pub const MESSAGES: &str = "messages JOIN message_status ON message_id = id";
 pub const MESSAGE_COLUMNS: &str = "id, conversation_id, user_id, direction, sender_id, recipient_phone, \
      template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history, \
-     media, button_payload";
+     media, button_payload, status_unknown_since, status_unknown_reason";
 pub const WEBHOOK_COLUMNS: &str =
     "id, user_id, url, events, secret, previous_secret, previous_secret_until, created_at";
 
@@ -117,6 +117,16 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
             .transpose()?
             .unwrap_or_default(),
         button_payload: row.get(16)?,
+        status_unknown: match (
+            row.get::<_, Option<i64>>(17)?,
+            row.get::<_, Option<String>>(18)?,
+        ) {
+            (Some(since), reason) => Some(StatusUnknown {
+                since,
+                reason: reason.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        },
     })
 }
 
