@@ -113,3 +113,19 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_causes;
+
+    #[tokio::test]
+    async fn a_host_without_a_public_address_fails_with_that_reason() {
+        let error = crate::webhook_target::delivery_client(false)
+            .post("http://localhost:9/hook")
+            .send()
+            .await
+            .unwrap_err();
+        let reason = with_causes(&error);
+        assert!(reason.contains("not a public address"), "{reason}");
+    }
+}
