@@ -17,22 +17,20 @@ use super::{is_public, TargetError};
 type Lookup = Arc<dyn Fn(&str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>> + Send + Sync>;
 
 /// The operating system's resolver.
-pub(super) fn system_lookup() -> Lookup {
-    Arc::new(|host: &str| {
-        let host = host.to_owned();
-        Box::pin(async move {
-            Ok(tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .map(|a| a.ip())
-                .collect())
-        })
-    })
+pub(super) async fn system_lookup(host: String) -> io::Result<Vec<IpAddr>> {
+    Ok(tokio::net::lookup_host((host.as_str(), 0))
+        .await?
+        .map(|a| a.ip())
+        .collect())
 }
 
 /// The HTTP client for webhook deliveries. It follows no redirect and uses no proxy, since
 /// either would connect to an address nobody judged.
 pub fn delivery_client(allow_private: bool) -> reqwest::Client {
-    delivery_client_with(system_lookup(), allow_private)
+    delivery_client_with(
+        Arc::new(|host: &str| Box::pin(system_lookup(host.to_owned()))),
+        allow_private,
+    )
 }
 
 /// `delivery_client`, resolving names with `lookup`.

@@ -47,7 +47,7 @@ pub fn parse(url: &str, allow_private: bool) -> Result<Url, TargetError> {
 pub async fn check(url: &str, allow_private: bool) -> Result<Url, TargetError> {
     let parsed = parse(url, allow_private)?;
     if let (false, Some(Host::Domain(name))) = (allow_private, parsed.host()) {
-        let addrs = system_lookup()(name)
+        let addrs = system_lookup(name.to_owned())
             .await
             .map_err(|_| TargetError::Unresolvable)?;
         if addrs.is_empty() {
