@@ -59,8 +59,8 @@ impl Worker {
         webhook: &crate::model::Webhook,
         delivery: &Delivery,
     ) -> Result<(), String> {
-        let url = crate::webhook_target::check(&webhook.url, self.allow_private_webhooks)
-            .await
+        // A named host is judged by the client's resolver, on the addresses it connects to.
+        let url = crate::webhook_target::parse(&webhook.url, self.allow_private_webhooks)
             .map_err(|e| e.to_string())?;
         let now = self.clock.now_ms();
         let timestamp = now / 1000;
@@ -92,11 +92,40 @@ impl Worker {
             .body(delivery.body.clone())
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", with_causes(&e)))?;
         if response.status().is_success() {
             Ok(())
         } else {
             Err(format!("endpoint answered {}", response.status()))
         }
+    }
+}
+
+/// An error followed by its causes: reqwest's own text stops at "error sending request",
+/// short of why (such as a host with no public address).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_causes;
+
+    #[tokio::test]
+    async fn a_host_without_a_public_address_fails_with_that_reason() {
+        let error = crate::webhook_target::delivery_client(false)
+            .post("http://localhost:9/hook")
+            .send()
+            .await
+            .unwrap_err();
+        let reason = with_causes(&error);
+        assert!(reason.contains("not a public address"), "{reason}");
     }
 }

@@ -67,12 +67,7 @@ impl Worker {
         clock: Clock,
         config: &Config,
     ) -> Worker {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = crate::webhook_target::delivery_client(config.webhooks_allow_private);
         Worker {
             store,
             providers,

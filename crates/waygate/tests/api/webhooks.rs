@@ -253,6 +253,43 @@ async fn subscriptions_are_validated_listed_and_deleted() {
     );
 }
 
+/// Addresses that reach a host other than a public one, spelled so that a check for loopback
+/// and RFC 1918 alone lets them through: IPv4 inside IPv6 (compatible, NAT64, 6to4),
+/// benchmarking space and multicast.
+#[tokio::test]
+async fn non_public_addresses_in_any_spelling_are_refused() {
+    let app = spawn_with("webhooks_allow_private = false\n").await;
+    let t = app.tenant().await;
+    for url in [
+        "http://[::127.0.0.1]:9/x",
+        "http://[64:ff9b::127.0.0.1]:9/x",
+        "http://[2002:7f00:1::]:9/x",
+        "http://198.18.0.1:9/x",
+        "http://224.0.0.1:9/x",
+        "http://[ff02::1]:9/x",
+    ] {
+        let reply = app
+            .post(
+                "/api/user/webhooks",
+                &t.key,
+                json!({"url": url, "events": ["message.status"]}),
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{url}: {}", reply.body);
+        assert_eq!(reply.body["error_code"], "VALIDATION_ERROR", "{url}");
+        assert!(
+            reply.body["errors"]["url"].is_array(),
+            "{url}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        app.get("/api/user/webhooks", &t.key).await.body["data"],
+        json!([]),
+        "nothing was subscribed"
+    );
+}
+
 /// The `message.status` events a receiver got, as (message id, status) in arrival order.
 fn status_events(hook: &Receiver) -> Vec<(i64, String)> {
     hook.deliveries()
