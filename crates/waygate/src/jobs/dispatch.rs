@@ -9,7 +9,7 @@
 
 use super::{backoff_ms, Worker};
 use crate::provider::{Accepted, Found, Provider, ProviderError};
-use crate::store::{DispatchResult, Outgoing, StoreError};
+use crate::store::{CheckRecorded, DispatchResult, Outgoing, StoreError};
 
 /// What the send endpoint tells its caller.
 #[derive(Debug, Clone)]
@@ -116,6 +116,15 @@ impl Worker {
         self.settle(job_id, outgoing, attempts, started, sent).await
     }
 
+    /// When to first look up the status of a message accepted at `now`, if its provider's
+    /// reports can be lost.
+    fn recheck_at(&self, outgoing: &Outgoing, now: i64) -> Option<i64> {
+        self.providers
+            .for_kind(outgoing.provider)
+            .is_ok_and(|p| p.reports_can_be_lost())
+            .then_some(now + self.status_recheck_after_ms)
+    }
+
     /// Gives up on a send whose outcome cannot be settled, where an operator sees it.
     async fn set_aside(
         &self,
@@ -176,11 +185,7 @@ impl Worker {
                     sid: accepted.sid.clone(),
                     status: accepted.status,
                     followups: accepted.followups,
-                    recheck_at: self
-                        .providers
-                        .for_kind(outgoing.provider)
-                        .is_ok_and(|p| p.reports_can_be_lost())
-                        .then_some(now + self.status_recheck_after_ms),
+                    recheck_at: self.recheck_at(outgoing, now),
                 },
                 DispatchOutcome::Accepted {
                     sid: accepted.sid,
@@ -253,7 +258,18 @@ impl Worker {
         previous: Option<&str>,
     ) -> Result<(), String> {
         if outgoing.sid.is_some() {
-            // A callback already told us the provider has it.
+            // A callback already told us the provider has it; its later reports may still be
+            // lost, so its status is looked up like any accepted message's.
+            if let Some(next_at) = self.recheck_at(&outgoing, self.clock.now_ms()) {
+                let check = CheckRecorded {
+                    next_at: Some(next_at),
+                    unknown: None,
+                };
+                self.store
+                    .record_status_check(outgoing.message_id, check)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             return self
                 .store
                 .complete_job(job_id)
