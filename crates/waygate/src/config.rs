@@ -37,6 +37,10 @@ pub struct Config {
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
     pub currency: String,
+    pub shutdown_drain_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
     pub rate_card: RateCardConfig,
 }
 
@@ -104,6 +108,12 @@ impl Config {
                 "twilio_api_key_sid",
                 "set both twilio_api_key_sid and twilio_api_key_secret, or neither",
             ));
+        }
+        if config.header_read_timeout_ms == 0 {
+            return Err(invalid("header_read_timeout_ms", "must be at least 1"));
+        }
+        if config.idle_timeout_ms == 0 {
+            return Err(invalid("idle_timeout_ms", "must be at least 1"));
         }
         if config.rate_limit_per_second == 0 {
             return Err(invalid("rate_limit_per_second", "must be at least 1"));
@@ -205,6 +215,10 @@ mod tests {
             PathBuf::from("./data/waygate.db")
         );
         assert!(config.admin_token().is_none());
+        assert_eq!(config.shutdown_drain_ms, 10_000);
+        assert_eq!(config.header_read_timeout_ms, 10_000);
+        assert_eq!(config.idle_timeout_ms, 60_000);
+        assert_eq!(config.max_connections, 0);
         let card = config.rate_card().unwrap();
         assert_eq!(
             card.price(Category::Marketing, 44),
@@ -220,6 +234,16 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_toml("bogus_key = 1").unwrap_err().to_string();
         assert!(err.contains("bogus_key"), "{err}");
+    }
+
+    #[test]
+    fn connection_timeouts_must_be_positive() {
+        for key in ["header_read_timeout_ms", "idle_timeout_ms"] {
+            let err = Config::from_toml(&format!("{key} = 0"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]
