@@ -256,3 +256,56 @@ async fn sigterm_is_not_held_up_by_a_half_sent_request_head() {
 async fn sigint_is_not_held_up_by_a_half_sent_request_head() {
     half_sent_head_does_not_hold_exit("INT").await;
 }
+
+/// A webhook delivery the tenant's endpoint never answers keeps the job runner busy for
+/// its 10 s request timeout; the drain bound still decides when the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_not_held_up_by_a_job_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("WAYGATE_SHUTDOWN_DRAIN_MS", "2000"),
+        ("WAYGATE_WEBHOOKS_ALLOW_PRIVATE", "true"),
+        ("WAYGATE_SIMULATOR_STEP_MS", "50"),
+    ];
+    let http = reqwest::Client::new();
+    let mut server = Server::start_with(dir.path(), &env);
+    server.ready(&http).await;
+    let tenant = seed(&http, &server.base).await;
+
+    // An endpoint that takes deliveries and never answers.
+    let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", endpoint.local_addr().unwrap());
+    let (status, _) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/user/webhooks", server.base),
+        &tenant.key,
+        Some(serde_json::json!({"url": url, "events": ["message.status"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/user/whatsapp/send", server.base),
+        &tenant.key,
+        Some(tenant.template_send("+14155550123")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_delivery, _) = tokio::time::timeout(Duration::from_secs(10), endpoint.accept())
+        .await
+        .expect("no webhook delivery started")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.signal("TERM");
+    let status = server.exit_within(exit_bound()).await;
+    let status = status.expect("a job in flight held waygate past the drain bound");
+    assert!(status.success(), "SIGTERM ended waygate with {status}");
+    assert!(
+        server.log().contains("stopped the job runner"),
+        "no warning about the job runner in:\n{}",
+        server.log()
+    );
+}
