@@ -41,6 +41,10 @@ pub struct Config {
     pub status_reconcile_after_ms: u64,
     pub status_reconcile_max_age_ms: u64,
     pub currency: String,
+    pub shutdown_drain_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
     pub rate_card: RateCardConfig,
 }
 
@@ -100,23 +104,28 @@ impl Config {
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment.extract().map_err(Box::new)?;
         config.rate_card()?;
-        if config.twilio_sender_mps == 0 {
-            return Err(invalid("twilio_sender_mps", "must be at least 1"));
+        let at_least_one = [
+            ("twilio_sender_mps", u64::from(config.twilio_sender_mps)),
+            (
+                "rate_limit_per_second",
+                u64::from(config.rate_limit_per_second),
+            ),
+            (
+                "reconcile_max_failures",
+                u64::from(config.reconcile_max_failures),
+            ),
+            ("job_lease_ms", config.job_lease_ms),
+            ("header_read_timeout_ms", config.header_read_timeout_ms),
+            ("idle_timeout_ms", config.idle_timeout_ms),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(key, "must be at least 1"));
         }
         if config.twilio_api_key_sid.is_empty() != config.twilio_api_key_secret.is_empty() {
             return Err(invalid(
                 "twilio_api_key_sid",
                 "set both twilio_api_key_sid and twilio_api_key_secret, or neither",
             ));
-        }
-        if config.job_lease_ms == 0 {
-            return Err(invalid("job_lease_ms", "must be at least 1"));
-        }
-        if config.reconcile_max_failures == 0 {
-            return Err(invalid("reconcile_max_failures", "must be at least 1"));
-        }
-        if config.rate_limit_per_second == 0 {
-            return Err(invalid("rate_limit_per_second", "must be at least 1"));
         }
         if !config.public_url.is_empty() {
             url::Url::parse(&config.public_url)
@@ -215,6 +224,10 @@ mod tests {
             PathBuf::from("./data/waygate.db")
         );
         assert!(config.admin_token().is_none());
+        assert_eq!(config.shutdown_drain_ms, 10_000);
+        assert_eq!(config.header_read_timeout_ms, 10_000);
+        assert_eq!(config.idle_timeout_ms, 60_000);
+        assert_eq!(config.max_connections, 0);
         let card = config.rate_card().unwrap();
         assert_eq!(
             card.price(Category::Marketing, 44),
@@ -230,6 +243,16 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_toml("bogus_key = 1").unwrap_err().to_string();
         assert!(err.contains("bogus_key"), "{err}");
+    }
+
+    #[test]
+    fn connection_timeouts_must_be_positive() {
+        for key in ["header_read_timeout_ms", "idle_timeout_ms"] {
+            let err = Config::from_toml(&format!("{key} = 0"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

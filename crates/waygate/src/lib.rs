@@ -123,26 +123,32 @@ impl App {
         &self.state.services
     }
 
-    /// Serves HTTP on `listener` (and runs the job runner if `run_jobs`) until `stop`.
+    /// Serves HTTP on `listener` (and runs the job runner if `run_jobs`) until `stop`; then
+    /// drains requests and jobs in flight, within the configured bound, and flushes the store.
     pub async fn serve(
         self,
         listener: TcpListener,
         stop: CancellationToken,
         run_jobs: bool,
     ) -> anyhow::Result<()> {
-        let store = self.state.services.store.clone();
+        let services = self.state.services.clone();
+        let limits = http::server::Limits::from_config(&services.config);
         let runner = run_jobs.then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
-        tokio::spawn(self.state.services.clone().watch_directory(stop.clone()));
+        tokio::spawn(services.clone().watch_directory(stop.clone()));
         let router = http::router(self.state);
-        let shutdown = stop.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        let deadline = http::server::serve(listener, router, limits, stop.clone()).await;
         stop.cancel();
-        if let Some(runner) = runner {
-            let _ = runner.await;
+        if let Some(mut runner) = runner {
+            if tokio::time::timeout_at(deadline, &mut runner)
+                .await
+                .is_err()
+            {
+                // Its leased jobs run again once their lease ends.
+                runner.abort();
+                tracing::warn!("drain deadline passed: stopped the job runner mid-batch");
+            }
         }
-        store.flush().await?;
+        services.store.flush().await?;
         Ok(())
     }
 }

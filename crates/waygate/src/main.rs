@@ -285,14 +285,31 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (configuration key `bind`): {e}"))?;
+    // Installed before serving, so that no signal can end the process without the drain.
+    let stopping = stop_signal()?;
     tracing::info!(%bind, "waygate listening");
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = stopping.await;
+        tracing::info!(signal, "stopping: finishing requests and jobs in flight");
         on_signal.cancel();
     });
     app.serve(listener, stop, true).await
+}
+
+/// Resolves at the first SIGTERM (`docker stop`, systemd, Kubernetes) or SIGINT (Ctrl-C),
+/// naming it; both stop the server the same way.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
 }
 
 #[global_allocator]

@@ -1,134 +1,17 @@
 //! Crash safety of the real binary: sends answered 200 survive a SIGKILL, whether SQLite had
 //! committed them or only the journal held them, and each is charged exactly once.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-const ADMIN: &str = "crash-admin-token";
+use common::{call, seed, Server, Tenant, CREDIT_UNITS};
+
 /// The simulator's price of the seeded utility template to +1.
 const PRICE_MICROS: i64 = 20_000;
-const CREDIT_UNITS: i64 = 1_000;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_waygate"))
-            .arg("serve")
-            .env_remove("WAYGATE_CONFIG")
-            .env_remove("WAYGATE_DATABASE_URL")
-            .env("WAYGATE_BIND", format!("127.0.0.1:{port}"))
-            .env("WAYGATE_DATA_DIR", dir)
-            .env("WAYGATE_ADMIN_TOKEN", ADMIN)
-            .env("WAYGATE_RATE_LIMIT_PER_SECOND", "100000")
-            .env("WAYGATE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start waygate");
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn ready(&self, http: &reqwest::Client) {
-        for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("waygate did not become ready");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-struct Tenant {
-    key: String,
-    sender_id: i64,
-    template_id: i64,
-}
-
-async fn seed(http: &reqwest::Client, base: &str) -> Tenant {
-    let post = |path: &str, body: Value| {
-        call(
-            http,
-            reqwest::Method::POST,
-            format!("{base}{path}"),
-            ADMIN,
-            Some(body),
-        )
-    };
-    let (_, user) = post(
-        "/api/admin/users",
-        json!({"name": "Acme", "email": "ops@acme.test"}),
-    )
-    .await;
-    let user_id = user["id"].as_i64().unwrap();
-    let (_, key) = post(
-        &format!("/api/admin/users/{user_id}/api-keys"),
-        json!({"name": "k"}),
-    )
-    .await;
-    let (_, sender) = post(
-        &format!("/api/admin/users/{user_id}/senders"),
-        json!({"phone_number": "+14155550100", "display_name": "Acme"}),
-    )
-    .await;
-    let sender_id = sender["id"].as_i64().unwrap();
-    let (_, template) = post(
-        &format!("/api/admin/senders/{sender_id}/templates"),
-        json!({"name": "code", "language": "en", "category": "utility",
-               "body_text": "Hello {{1}}, your code is {{2}}.", "variables": ["name", "code"]}),
-    )
-    .await;
-    let (status, _) = post(
-        &format!("/api/admin/users/{user_id}/credits"),
-        json!({"amount": CREDIT_UNITS, "reference": "seed"}),
-    )
-    .await;
-    assert!((200..300).contains(&status), "credit: {status}");
-    Tenant {
-        key: key["key"].as_str().unwrap().to_string(),
-        sender_id,
-        template_id: template["id"].as_i64().unwrap(),
-    }
-}
 
 /// Sends from several tasks until `count` were answered 200, then kills the server while
 /// more are in flight; returns the ids answered 200.
@@ -147,8 +30,7 @@ async fn send_then_kill(
             // From 1: the simulator fails numbers ending in 0000 (and refunds them).
             for n in 1.. {
                 let to = format!("+14155{round}{task}{n:04}");
-                let body = json!({"sender_id": t.sender_id, "template_id": t.template_id,
-                                  "recipient_phone": to, "variables": {"1": "Ada", "2": "1"}});
+                let body = t.template_send(&to);
                 let url = format!("{base}/api/user/whatsapp/send");
                 let Ok(resp) = http.post(url).bearer_auth(&t.key).json(&body).send().await else {
                     return;
@@ -185,14 +67,14 @@ async fn send_then_kill(
 /// Outbound messages and the balance in micros, read from the database file as the crash
 /// left it (before any restart runs the journal again).
 fn on_disk(dir: &std::path::Path) -> (i64, i64) {
-    let conn = rusqlite::Connection::open(dir.join("waygate.db")).unwrap();
-    conn.query_row(
-        "SELECT (SELECT count(*) FROM messages WHERE direction = 'outbound'), \
+    common::database(dir)
+        .query_row(
+            "SELECT (SELECT count(*) FROM messages WHERE direction = 'outbound'), \
          (SELECT sum(micros) FROM balances)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .unwrap()
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

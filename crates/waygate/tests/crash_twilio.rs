@@ -7,166 +7,82 @@
 //!
 //! The kill points come from a seed printed at the start (`CRASH_SEED` replays a run).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use twilio_fake::{CallbackMode, Config as FakeConfig, FakeTwilio};
 
-const ADMIN: &str = "crash-admin-token";
+use common::{call, database, seed, Server, Tenant, ADMIN};
+
 const CONTENT_SID: &str = "HX0123456789abcdef0123456789abcdef";
 const ROUNDS: usize = 10;
 const CLIENTS: usize = 16;
 /// The fake reports sent, delivered and read this far apart.
 const STEP_MS: u64 = 150;
 
-struct Server {
-    child: Child,
-    base: String,
+/// The server on `addr`, talking to the fake with short waits, so that a taken-over send is
+/// reconciled within a second and a lost callback is looked up a second after acceptance.
+fn start(dir: &std::path::Path, addr: std::net::SocketAddr, fake: &FakeTwilio) -> Server {
+    let public_url = format!("http://{addr}");
+    let api_base = fake.base_url();
+    Server::start_on(
+        dir,
+        addr,
+        &[
+            ("WAYGATE_PUBLIC_URL", public_url.as_str()),
+            ("WAYGATE_TWILIO_ACCOUNT_SID", fake.account_sid()),
+            ("WAYGATE_TWILIO_AUTH_TOKEN", fake.auth_token()),
+            ("WAYGATE_TWILIO_API_BASE", api_base.as_str()),
+            ("WAYGATE_TWILIO_SENDER_MPS", "100000"),
+            ("WAYGATE_TWILIO_TIMEOUT_MS", "2000"),
+            ("WAYGATE_TWILIO_RECONCILE_AFTER_MS", "300"),
+            ("WAYGATE_JOB_LEASE_MS", "1000"),
+            ("WAYGATE_STATUS_RECONCILE_AFTER_MS", "1000"),
+            ("WAYGATE_SEND_WAIT_MS", "1000"),
+        ],
+    )
 }
 
-impl Server {
-    fn start(dir: &std::path::Path, port: u16, fake: &FakeTwilio) -> Server {
-        let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_waygate"))
-            .arg("serve")
-            .env_remove("WAYGATE_CONFIG")
-            .env_remove("WAYGATE_DATABASE_URL")
-            .env("WAYGATE_BIND", format!("127.0.0.1:{port}"))
-            .env("WAYGATE_PUBLIC_URL", &base)
-            .env("WAYGATE_DATA_DIR", dir)
-            .env("WAYGATE_ADMIN_TOKEN", ADMIN)
-            .env("WAYGATE_RATE_LIMIT_PER_SECOND", "100000")
-            .env("WAYGATE_TWILIO_ACCOUNT_SID", fake.account_sid())
-            .env("WAYGATE_TWILIO_AUTH_TOKEN", fake.auth_token())
-            .env("WAYGATE_TWILIO_API_BASE", fake.base_url())
-            .env("WAYGATE_TWILIO_SENDER_MPS", "100000")
-            .env("WAYGATE_TWILIO_TIMEOUT_MS", "2000")
-            .env("WAYGATE_TWILIO_RECONCILE_AFTER_MS", "300")
-            .env("WAYGATE_JOB_LEASE_MS", "1000")
-            .env("WAYGATE_STATUS_RECONCILE_AFTER_MS", "1000")
-            .env("WAYGATE_SEND_WAIT_MS", "1000")
-            .env("WAYGATE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start waygate");
-        Server { child, base }
-    }
-
-    async fn ready(&self, http: &reqwest::Client) {
-        for _ in 0..400 {
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("waygate did not become ready");
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    /// Ctrl-C: the server finishes, flushes the store and exits.
-    fn interrupt(&mut self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        assert!(status.success());
-        self.child.wait().expect("exits");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn admin(http: &reqwest::Client, base: &str, path: &str, body: Value) -> Value {
-    let resp = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin call");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.expect("admin answer")
-}
-
-struct Tenant {
-    key: String,
-    sender_id: i64,
-    template_id: i64,
-}
-
-async fn seed(http: &reqwest::Client, base: &str) -> Tenant {
-    let user = admin(
-        http,
-        base,
-        "/api/admin/users",
-        json!({"name": "Acme", "email": "ops@acme.test"}),
+/// The seeded tenant, sending through a Twilio sender instead.
+async fn on_twilio(http: &reqwest::Client, base: &str, mut t: Tenant) -> Tenant {
+    let post = |path: String, body: Value| {
+        call(
+            http,
+            reqwest::Method::POST,
+            format!("{base}{path}"),
+            ADMIN,
+            Some(body),
+        )
+    };
+    let (_, sender) = post(
+        format!("/api/admin/users/{}/senders", t.user_id),
+        json!({"phone_number": "+14155550199", "display_name": "Acme", "provider": "twilio"}),
     )
     .await;
-    let user_id = user["id"].as_i64().unwrap();
-    let key = admin(
-        http,
-        base,
-        &format!("/api/admin/users/{user_id}/api-keys"),
-        json!({"name": "k"}),
-    )
-    .await;
-    let sender = admin(
-        http,
-        base,
-        &format!("/api/admin/users/{user_id}/senders"),
-        json!({"phone_number": "+14155550100", "display_name": "Acme", "provider": "twilio"}),
-    )
-    .await;
-    let sender_id = sender["id"].as_i64().unwrap();
-    let template = admin(
-        http,
-        base,
-        &format!("/api/admin/senders/{sender_id}/templates"),
+    t.sender_id = sender["id"].as_i64().unwrap();
+    let (_, template) = post(
+        format!("/api/admin/senders/{}/templates", t.sender_id),
         json!({"name": "code", "language": "en", "category": "utility", "provider_ref": CONTENT_SID,
                "body_text": "Hello {{1}}, your code is {{2}}.", "variables": ["name", "code"]}),
     )
     .await;
-    admin(
-        http,
-        base,
-        &format!("/api/admin/users/{user_id}/credits"),
-        json!({"amount": 1000, "reference": "seed"}),
-    )
-    .await;
-    Tenant {
-        key: key["key"].as_str().unwrap().to_string(),
-        sender_id,
-        template_id: template["id"].as_i64().unwrap(),
-    }
+    t.template_id = template["id"].as_i64().unwrap();
+    t
 }
 
 /// One send; each has its own recipient and Idempotency-Key. Every tenth recipient ends in
 /// 0000, which the fake fails asynchronously (undelivered, refunded).
 fn send_body(t: &Tenant, n: usize) -> (String, Value) {
     assert!(n < 8000, "recipients are unique up to 8,000 sends");
-    let line = if n.is_multiple_of(10) { 0 } else { 1000 + n % 10 };
+    let line = if n.is_multiple_of(10) {
+        0
+    } else {
+        1000 + n % 10
+    };
     let to = format!("+1415{}{line:04}", 200 + n / 10);
     let body = json!({"sender_id": t.sender_id, "template_id": t.template_id,
                       "recipient_phone": to, "variables": {"1": "Ada", "2": n.to_string()}});
@@ -208,11 +124,15 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
     .await
     .expect("fake Twilio");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let http = reqwest::Client::new();
-    let mut server = Server::start(dir.path(), port, &fake);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut server = start(dir.path(), addr, &fake);
     server.ready(&http).await;
-    let tenant = Arc::new(seed(&http, &server.base).await);
+    let tenant = seed(&http, &server.base).await;
+    let tenant = Arc::new(on_twilio(&http, &server.base, tenant).await);
 
     let next = Arc::new(Mutex::new(0usize));
     // Send number -> whatsapp_message_id, for the sends answered 200.
@@ -251,7 +171,8 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
             }));
         }
         tokio::time::sleep(run_for).await;
-        server.kill();
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().expect("reaped");
         for task in tasks {
             unanswered.extend(task.await.expect("client task"));
         }
@@ -264,7 +185,7 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
             _ => Duration::from_millis(rng.u64(0..200)),
         };
         tokio::time::sleep(down).await;
-        server = Server::start(dir.path(), port, &fake);
+        server = start(dir.path(), addr, &fake);
         server.ready(&http).await;
         // Clients retry what was not answered, with the same key.
         for n in unanswered.drain(..) {
@@ -298,7 +219,11 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
                 .json()
                 .await
                 .expect("message");
-            let want = if n.is_multiple_of(10) { "undelivered" } else { "read" };
+            let want = if n.is_multiple_of(10) {
+                "undelivered"
+            } else {
+                "read"
+            };
             if msg["status"] != want {
                 last_pending.push((n, id, msg["status"].clone()));
             }
@@ -314,7 +239,11 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
         last_pending.len(),
         &last_pending[..last_pending.len().min(5)]
     );
-    server.interrupt();
+    server.signal("INT");
+    assert!(
+        server.exit_within(Duration::from_secs(15)).await.is_some(),
+        "a clean stop"
+    );
 
     // Twilio received each message exactly once, and each is the one waygate knows.
     let mut at_fake: HashMap<i64, Vec<String>> = HashMap::new();
@@ -330,7 +259,7 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
     let doubled: Vec<_> = at_fake.iter().filter(|(_, s)| s.len() > 1).collect();
     assert!(doubled.is_empty(), "sent twice: {doubled:?}");
 
-    let db = rusqlite::Connection::open(dir.path().join("waygate.db")).unwrap();
+    let db = database(dir.path());
     let rows: Vec<(i64, String, Option<String>)> = db
         .prepare(
             "SELECT id, recipient_phone, message_sid FROM messages WHERE direction = 'outbound'",

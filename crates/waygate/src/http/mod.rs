@@ -9,6 +9,7 @@ pub mod ratelimit;
 mod request_metrics;
 mod routes;
 mod schemas;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Instant;
