@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 mod docs_page;
 pub mod error;
+mod path;
 mod query;
 pub mod ratelimit;
 mod request_metrics;

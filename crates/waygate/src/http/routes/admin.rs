@@ -1,7 +1,7 @@
 //! The operators' API (API.md §8): thin wrappers over `service::admin`.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
@@ -9,17 +9,12 @@ use serde_json::{json, Value};
 use crate::http::auth::Admin;
 use crate::http::body::json_object;
 use crate::http::error::ApiError;
+use crate::http::path::PathId;
 use crate::http::schemas::ErrorBody;
 use crate::http::AppState;
-use crate::input::path_id;
-use crate::service::ServiceError;
 use crate::views::{AdminSenderView, MessageView, TemplateView};
 
 type Created = (StatusCode, Json<Value>);
-
-fn id(raw: &str) -> Result<i64, ApiError> {
-    Ok(path_id(raw).ok_or(ServiceError::NotFound)?)
-}
 
 fn created(value: Value) -> Created {
     (StatusCode::CREATED, Json(value))
@@ -47,11 +42,11 @@ pub async fn create_user(
 pub async fn create_api_key(
     State(app): State<AppState>,
     _: Admin,
-    Path(user_id): Path<String>,
+    user_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Created, ApiError> {
-    let user_id = id(&user_id)?;
+    let user_id = user_id.known()?;
     let object = json_object(&headers, body).await?;
     let issued = app.services.create_api_key(user_id, &object).await?;
     Ok(created(json!({
@@ -67,9 +62,9 @@ pub async fn create_api_key(
 pub async fn revoke_api_key(
     State(app): State<AppState>,
     _: Admin,
-    Path(key_id): Path<String>,
+    key_id: PathId,
 ) -> Result<StatusCode, ApiError> {
-    app.services.revoke_api_key(id(&key_id)?).await?;
+    app.services.revoke_api_key(key_id.known()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -79,11 +74,11 @@ pub async fn revoke_api_key(
 pub async fn create_sender(
     State(app): State<AppState>,
     _: Admin,
-    Path(user_id): Path<String>,
+    user_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Created, ApiError> {
-    let user_id = id(&user_id)?;
+    let user_id = user_id.known()?;
     let object = json_object(&headers, body).await?;
     let sender = app.services.create_sender(user_id, &object).await?;
     Ok(created(json!(AdminSenderView::from(&sender))))
@@ -95,11 +90,11 @@ pub async fn create_sender(
 pub async fn update_sender(
     State(app): State<AppState>,
     _: Admin,
-    Path(sender_id): Path<String>,
+    sender_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<AdminSenderView>, ApiError> {
-    let sender_id = id(&sender_id)?;
+    let sender_id = sender_id.known()?;
     let object = json_object(&headers, body).await?;
     let sender = app.services.update_sender(sender_id, &object).await?;
     Ok(Json(AdminSenderView::from(&sender)))
@@ -111,11 +106,11 @@ pub async fn update_sender(
 pub async fn create_template(
     State(app): State<AppState>,
     _: Admin,
-    Path(sender_id): Path<String>,
+    sender_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Created, ApiError> {
-    let sender_id = id(&sender_id)?;
+    let sender_id = sender_id.known()?;
     let object = json_object(&headers, body).await?;
     let template = app.services.create_template(sender_id, &object).await?;
     Ok(created(json!(TemplateView::from(&template))))
@@ -127,11 +122,11 @@ pub async fn create_template(
 pub async fn update_template(
     State(app): State<AppState>,
     _: Admin,
-    Path(template_id): Path<String>,
+    template_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<TemplateView>, ApiError> {
-    let template_id = id(&template_id)?;
+    let template_id = template_id.known()?;
     let object = json_object(&headers, body).await?;
     let template = app.services.update_template(template_id, &object).await?;
     Ok(Json(TemplateView::from(&template)))
@@ -144,11 +139,11 @@ pub async fn update_template(
 pub async fn credit(
     State(app): State<AppState>,
     _: Admin,
-    Path(user_id): Path<String>,
+    user_id: PathId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Created, ApiError> {
-    let user_id = id(&user_id)?;
+    let user_id = user_id.known()?;
     let object = json_object(&headers, body).await?;
     let outcome = app.services.credit(user_id, &object).await?;
     let status = if outcome.created {
