@@ -209,7 +209,10 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 5xx is not a failure in itself (503 SENDER_OFFLINE is a business answer):
+                // real faults are logged at ERROR where they are known (`error.rs`, below).
+                .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Service(ServiceError::Store(crate::store::StoreError::Corrupt(

@@ -7,6 +7,7 @@ mod bad_input;
 mod errors;
 mod isolation;
 mod ledger;
+mod logs;
 mod ops;
 mod send;
 mod twilio;
