@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 mod docs_page;
 pub mod error;
+mod error_answers;
 mod path;
 mod query;
 pub mod ratelimit;
@@ -144,7 +145,8 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at /openapi.json and committed as openapi.json.
 pub fn openapi_json() -> String {
-    let (_, doc) = api_router().split_for_parts();
+    let (_, mut doc) = api_router().split_for_parts();
+    error_answers::add(&mut doc);
     doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
 }
 
