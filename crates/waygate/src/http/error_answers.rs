@@ -3,8 +3,8 @@
 //! operation that does not declare `security(())`), and 400, 413 and 422 wherever a JSON body
 //! is read (`body::json_object`).
 
-use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
 /// Status, and what it means here.

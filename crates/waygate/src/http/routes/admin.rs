@@ -10,7 +10,7 @@ use crate::http::auth::Admin;
 use crate::http::body::json_object;
 use crate::http::error::ApiError;
 use crate::http::path::PathId;
-use crate::http::schemas::ErrorBody;
+use crate::http::schemas::*;
 use crate::http::AppState;
 use crate::views::{AdminSenderView, MessageView, TemplateView};
 
@@ -21,7 +21,7 @@ fn created(value: Value) -> Created {
 }
 
 #[utoipa::path(post, path = "/api/admin/users", tag = "admin",
-    request_body(content = Object, description = "{name, email}"),
+    request_body = NewUserBody,
     responses((status = 201, description = "{id, name, email}"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     State(app): State<AppState>,
@@ -37,7 +37,7 @@ pub async fn create_user(
 }
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/api-keys", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{name}"),
+    request_body = NewApiKeyBody,
     responses((status = 201, description = "{id, name, prefix, key}; the key is shown once"), (status = 404, body = ErrorBody)))]
 pub async fn create_api_key(
     State(app): State<AppState>,
@@ -69,7 +69,7 @@ pub async fn revoke_api_key(
 }
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/senders", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{phone_number, display_name, status?, quality_rating?, messaging_limit?, provider?, provider_ref?}"),
+    request_body = NewSenderBody,
     responses((status = 201, body = AdminSenderView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_sender(
     State(app): State<AppState>,
@@ -85,7 +85,7 @@ pub async fn create_sender(
 }
 
 #[utoipa::path(patch, path = "/api/admin/senders/{id}", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{status?, quality_rating?, messaging_limit?, display_name?}"),
+    request_body = SenderPatchBody,
     responses((status = 200, body = AdminSenderView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_sender(
     State(app): State<AppState>,
@@ -101,7 +101,7 @@ pub async fn update_sender(
 }
 
 #[utoipa::path(post, path = "/api/admin/senders/{id}/templates", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{name, language, category, body_text, variables?, status?, provider_ref?}"),
+    request_body = NewTemplateBody,
     responses((status = 201, body = TemplateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_template(
     State(app): State<AppState>,
@@ -117,7 +117,7 @@ pub async fn create_template(
 }
 
 #[utoipa::path(patch, path = "/api/admin/templates/{id}", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{status?, provider_ref?}"),
+    request_body = TemplatePatchBody,
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_template(
     State(app): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn update_template(
 }
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/credits", tag = "admin", params(("id" = i64, Path)),
-    request_body(content = Object, description = "{amount, reference}"),
+    request_body = CreditBody,
     responses((status = 201, description = "{total_balance}"), (status = 200, description = "reference seen before: nothing credited"),
                (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn credit(
@@ -155,7 +155,7 @@ pub async fn credit(
 }
 
 #[utoipa::path(post, path = "/api/admin/simulator/inbound", tag = "admin",
-    request_body(content = Object, description = "{sender_id, from, body, profile_name?}"),
+    request_body = SimulatorInboundBody,
     responses((status = 201, body = MessageView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn simulator_inbound(
     State(app): State<AppState>,

@@ -47,7 +47,8 @@ async fn verified(
 ) -> Result<Form, Response> {
     let token = &app.services.config.twilio_auth_token;
     if token.is_empty() {
-        tracing::error!(
+        // The operator's omission, not a server fault: the request is refused.
+        tracing::warn!(
             "a Twilio webhook arrived but twilio_auth_token is not set: it cannot be verified"
         );
         return Err(refuse("signature cannot be verified"));
