@@ -107,6 +107,41 @@ async fn a_credit_that_would_overflow_the_balance_is_refused_and_the_balance_sta
     assert_eq!(me.body["total_balance"], json!(9223372036854.775807));
 }
 
+#[tokio::test]
+async fn a_refund_that_would_overflow_the_balance_leaves_it_whole() {
+    let app = spawn_app().await;
+    let t = app.tenant_with_balance(0.0).await;
+    let path = format!("/api/admin/users/{}/credits", t.user_id);
+    let credit = |amount: &str, reference: &str| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"amount": {amount}, "reference": "{reference}"}}"#
+            ))
+    };
+    assert_eq!(answer(credit("9223372036854", "a")).await.status, 201);
+    assert_eq!(answer(credit("0.775807", "b")).await.status, 201);
+    // The simulator reports a number ending in 0000 undelivered, which refunds its charge;
+    // a credit of the charge in between leaves no room for the refund.
+    let reply = app.send_template(&t, "+14155550000").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(answer(credit("0.02", "c")).await.status, 201);
+    let id = reply.body["whatsapp_message_id"].as_i64().unwrap();
+    for _ in 0..4 {
+        app.advance(std::time::Duration::from_secs(1));
+        app.run_jobs().await;
+    }
+    let message = app
+        .get(&format!("/api/user/whatsapp/messages/{id}"), &t.key)
+        .await;
+    assert_eq!(message.body["status"], "undelivered", "{}", message.body);
+    let me = app.get("/api/user/me", &t.key).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["total_balance"], json!(9223372036854.775807));
+}
+
 /// Every route with a path parameter, with `id` in its place.
 fn id_routes(id: &str) -> Vec<(Method, String, &'static str, &'static str)> {
     let tenant = "tenant";

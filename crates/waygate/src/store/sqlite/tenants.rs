@@ -266,11 +266,15 @@ pub fn post_entry(statements: &Statements<'_>, entry: &Entry<'_>) -> StoreResult
     Ok(true)
 }
 
-/// Adds `amount` to the balance, unless that would take it below zero; returns whether it
-/// moved. Pair it with `record_entry` in the same transaction.
+/// Adds `amount` to the balance, unless that would take it below zero or past the largest
+/// integer (SQLite would store the sum as a REAL); returns whether it moved. Pair it with
+/// `record_entry` in the same transaction.
 pub fn move_balance(statements: &Statements<'_>, user_id: i64, amount: Money) -> StoreResult<bool> {
     let moved = statements
-        .get("UPDATE balances SET micros = micros + ?2 WHERE user_id = ?1 AND micros + ?2 >= 0")?
+        .get(
+            "UPDATE balances SET micros = micros + ?2 \
+             WHERE user_id = ?1 AND micros + ?2 >= 0 AND typeof(micros + ?2) = 'integer'",
+        )?
         .execute(params![user_id, amount.micros()])?;
     Ok(moved == 1)
 }
