@@ -5,6 +5,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// The largest balance, i64::MAX micro-units, as the API writes it.
+const LARGEST_BALANCE: f64 = i64::MAX as f64 / 1e6;
+
 /// Asserts a 422 VALIDATION_ERROR whose `errors` names `field`.
 fn expect_invalid(reply: &Reply, field: &str) {
     assert_eq!(reply.status, 422, "{}", reply.body);
@@ -104,7 +107,7 @@ async fn a_credit_that_would_overflow_the_balance_is_refused_and_the_balance_sta
     // The balance is still an integer the API reads back.
     let me = app.get("/api/user/me", &t.key).await;
     assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.body["total_balance"], json!(9223372036854.775807));
+    assert_eq!(me.body["total_balance"], json!(LARGEST_BALANCE));
 }
 
 #[tokio::test]
@@ -139,7 +142,7 @@ async fn a_refund_that_would_overflow_the_balance_leaves_it_whole() {
     assert_eq!(message.body["status"], "undelivered", "{}", message.body);
     let me = app.get("/api/user/me", &t.key).await;
     assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.body["total_balance"], json!(9223372036854.775807));
+    assert_eq!(me.body["total_balance"], json!(LARGEST_BALANCE));
 }
 
 /// Every route with a path parameter, with `id` in its place.
@@ -252,7 +255,7 @@ async fn query_strings_and_headers_that_are_not_utf8_get_the_json_envelope() {
             t.sender_id
         ),
         "/api/user/whatsapp/conversations?per_page=%FF".to_string(),
-        format!("/api/user/whatsapp/session-status?sender_id=%FF&recipient_phone=%FF"),
+        "/api/user/whatsapp/session-status?sender_id=%FF&recipient_phone=%FF".to_string(),
     ] {
         let reply = app.get(&path, &t.key).await;
         expect_envelope(&reply, 422, "VALIDATION_ERROR", &path);
