@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 const ADMIN: &str = "logs-admin-token";
 const CUSTOMER: &str = "+14155559876";
 const CUSTOMER_DIGITS: &str = "14155559876";
+/// A number no sender has, which a provider webhook names.
+const UNKNOWN_SENDER: &str = "+14155554321";
+const TWILIO_TOKEN: &str = "logs-twilio-token";
 
 /// The binary serving on a free loopback port, its log lines (JSON) going to a file.
 struct Server {
@@ -35,6 +38,8 @@ impl Server {
             .env("WAYGATE_ADMIN_TOKEN", ADMIN)
             .env("WAYGATE_LOG", log_filter)
             .env("WAYGATE_LOG_FORMAT", "json")
+            .env("WAYGATE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("WAYGATE_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -77,6 +82,34 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// A signed Twilio inbound message from CUSTOMER to `to`.
+    async fn twilio_inbound(&self, to: &str) -> u16 {
+        let path = "/webhooks/twilio/inbound";
+        let params: Vec<(String, String)> = [
+            (
+                "MessageSid",
+                "SM00000000000000000000000000000001".to_string(),
+            ),
+            ("From", format!("whatsapp:{CUSTOMER}")),
+            ("To", format!("whatsapp:{to}")),
+            ("Body", "hello".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let url = format!("{}{path}", self.base);
+        let signature = waygate::provider::twilio::signature::compute(TWILIO_TOKEN, &url, &params);
+        reqwest::Client::new()
+            .post(url)
+            .header("x-twilio-signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
     /// Stops the server and returns its log lines.
     fn stop(mut self) -> Vec<Value> {
         let _ = self.child.kill();
@@ -88,8 +121,9 @@ impl Server {
     }
 }
 
-/// A send to CUSTOMER, session-status queries for it (with the `+` encoded and raw), and a
-/// freeform send from an offline sender; returns the log lines.
+/// A send to CUSTOMER, session-status and conversation queries for it (with the `+` encoded
+/// and raw), a freeform send from an offline sender, and Twilio inbound messages from it to
+/// an unknown and a known number; returns the log lines.
 async fn traffic(log_filter: &str) -> Vec<Value> {
     use reqwest::Method;
     let server = Server::start(log_filter).await;
@@ -176,6 +210,8 @@ async fn traffic(log_filter: &str) -> Vec<Value> {
         .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error_code"], json!("SENDER_OFFLINE"));
+    assert_eq!(server.twilio_inbound(UNKNOWN_SENDER).await, 200);
+    assert_eq!(server.twilio_inbound("+14155550100").await, 200);
     server.stop()
 }
 
@@ -206,6 +242,14 @@ async fn phone_numbers_are_masked_and_refusals_are_not_errors_at_the_default_lev
     assert!(
         text.iter().any(|line| line.contains("*******9876")),
         "the masked number keeps its last four digits: {text:#?}"
+    );
+    assert!(
+        text.iter().any(|line| line.contains("*******4321")),
+        "the provider webhook's number is logged masked: {text:#?}"
+    );
+    assert!(
+        !text.iter().any(|line| line.contains(&UNKNOWN_SENDER[1..])),
+        "{text:#?}"
     );
     let errors: Vec<&String> = text
         .iter()
