@@ -199,8 +199,61 @@ macro_rules! required_tuple {
 }
 
 required_tuple!();
-required_tuple!(A);
 required_tuple!(A, B);
 required_tuple!(A, B, C);
-required_tuple!(A, B, C, D);
 required_tuple!(A, B, C, D, E);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: serde_json::Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    /// A required accessor reading the field `f`: whether it gave a value.
+    type Read = fn(&mut Fields<'_>) -> bool;
+
+    const ACCESSORS: [(&str, Read); 4] = [
+        ("int", |f| f.int("f").is_some()),
+        ("string", |f| f.string("f", 8).is_some()),
+        ("string_list", |f| f.string_list("f").is_some()),
+        ("choice", |f| {
+            f.choice("f", |s| (s == "a").then_some(()), "a").is_some()
+        }),
+    ];
+
+    #[test]
+    fn every_required_accessor_names_a_missing_blank_null_or_mistyped_field() {
+        for value in [
+            json!({}),
+            json!({"f": null}),
+            json!({"f": ""}),
+            json!({"f": "  "}),
+            json!({"f": {}}),
+            json!({"f": [1]}),
+        ] {
+            let body = object(value.clone());
+            for (name, read) in ACCESSORS {
+                let mut f = Fields::new(&body);
+                assert!(!read(&mut f), "{name} {value}");
+                match f.finish() {
+                    Err(ServiceError::Validation(errors)) => {
+                        assert_eq!(errors.fields().collect::<Vec<_>>(), ["f"], "{name} {value}")
+                    }
+                    other => panic!("{name} {value}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn present_values_come_back_unwrapped() {
+        let body = object(json!({"a": 7, "b": "x"}));
+        let mut f = Fields::new(&body);
+        let values = (f.int("a"), f.string("b", 8));
+        assert_eq!(f.finish_with(values).ok(), Some((7, "x".to_string())));
+    }
+}
