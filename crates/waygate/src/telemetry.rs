@@ -76,8 +76,8 @@ impl Write for Stderr {
     }
 }
 
-/// `text` with each phone number (`+`, or `%2B` as in a URI, then at least seven digits)
-/// masked but for its last four digits: `+*******1234`.
+/// `text` with each phone number (`+`, or `%2B` or `%20` as in a URI, then at least seven
+/// digits) masked but for its last four digits: `+*******1234`.
 pub fn mask_phones(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut masked: Option<String> = None;
@@ -86,7 +86,9 @@ pub fn mask_phones(text: &str) -> Cow<'_, str> {
     while at < bytes.len() {
         let prefix = match &bytes[at..] {
             [b'+', ..] => 1,
-            [b'%', b'2', b'b' | b'B', ..] => 3,
+            // `%2B` is an encoded `+`; an encoded space (`%20`) stands for it too in a phone
+            // number of a query string (API.md, session-status).
+            [b'%', b'2', b'b' | b'B' | b'0', ..] => 3,
             _ => {
                 at += 1;
                 continue;
@@ -130,6 +132,7 @@ mod tests {
             mask_phones("/s?recipient_phone=%2B14155551234&x=%2b14155551235"),
             "/s?recipient_phone=%2B*******1234&x=%2b*******1235"
         );
+        assert_eq!(mask_phones("?p=%2014155551234"), "?p=%20*******1234");
     }
 
     #[test]
