@@ -24,8 +24,10 @@ impl<'a> Fields<'a> {
         self.map.get(name).filter(|v| !v.is_null())
     }
 
+    /// A required field's value. Its one invariant: `None` only with an error recorded for
+    /// `name` (a blank or null value counts as missing), so `finish_with` always names it.
     fn required<T>(&mut self, name: &str, value: Option<T>) -> Option<T> {
-        if value.is_none() && self.present(name).is_none() {
+        if value.is_none() && !self.errors.fields().any(|f| f == name) {
             self.errors
                 .add(name, format!("The {name} field is required."));
         }
@@ -74,13 +76,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn string(&mut self, name: &str, max_chars: usize) -> Option<String> {
-        let is_blank = matches!(self.present(name), Some(Value::String(s)) if s.trim().is_empty());
         let v = self.opt_string(name, max_chars);
-        if is_blank {
-            self.errors
-                .add(name, format!("The {name} field is required."));
-            return None;
-        }
         self.required(name, v)
     }
 
@@ -127,6 +123,11 @@ impl<'a> Fields<'a> {
         strings
     }
 
+    pub fn string_list(&mut self, name: &str) -> Option<Vec<String>> {
+        let v = self.opt_string_list(name);
+        self.required(name, v)
+    }
+
     /// Whether the field is present at all (even as null), for PATCH semantics.
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
@@ -148,21 +149,111 @@ impl<'a> Fields<'a> {
         parsed
     }
 
+    pub fn choice<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        choices: &str,
+    ) -> Option<T> {
+        let v = self.opt_choice(name, parse, choices);
+        self.required(name, v)
+    }
+
     pub fn error(&mut self, name: &str, message: impl Into<String>) {
         self.errors.add(name, message);
     }
 
     /// Every error seen, as one VALIDATION_ERROR.
     pub fn finish(self) -> Result<(), ServiceError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::Validation(self.errors))
+        self.finish_with(())
+    }
+
+    /// Every error seen as one VALIDATION_ERROR; otherwise the required values, unwrapped.
+    /// `required` makes a missing value without an error impossible; were it to happen, the
+    /// answer is still a refusal, never a panic.
+    pub fn finish_with<T: Required>(self, values: T) -> Result<T::Present, ServiceError> {
+        match values.present() {
+            Some(values) if self.errors.is_empty() => Ok(values),
+            _ => Err(ServiceError::Validation(self.errors)),
         }
     }
 }
 
-/// A path id; anything not a positive integer behaves like an unknown id.
-pub fn path_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
+/// A tuple of required fields' values, each an `Option`: all of them, or none.
+pub trait Required {
+    type Present;
+    fn present(self) -> Option<Self::Present>;
+}
+
+macro_rules! required_tuple {
+    ($($t:ident),*) => {
+        impl<$($t),*> Required for ($(Option<$t>,)*) {
+            type Present = ($($t,)*);
+            #[allow(non_snake_case)]
+            fn present(self) -> Option<Self::Present> {
+                let ($($t,)*) = self;
+                Some(($($t?,)*))
+            }
+        }
+    };
+}
+
+required_tuple!();
+required_tuple!(A, B);
+required_tuple!(A, B, C);
+required_tuple!(A, B, C, D, E);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: serde_json::Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    /// A required accessor reading the field `f`: whether it gave a value.
+    type Read = fn(&mut Fields<'_>) -> bool;
+
+    const ACCESSORS: [(&str, Read); 4] = [
+        ("int", |f| f.int("f").is_some()),
+        ("string", |f| f.string("f", 8).is_some()),
+        ("string_list", |f| f.string_list("f").is_some()),
+        ("choice", |f| {
+            f.choice("f", |s| (s == "a").then_some(()), "a").is_some()
+        }),
+    ];
+
+    #[test]
+    fn every_required_accessor_names_a_missing_blank_null_or_mistyped_field() {
+        for value in [
+            json!({}),
+            json!({"f": null}),
+            json!({"f": ""}),
+            json!({"f": "  "}),
+            json!({"f": {}}),
+            json!({"f": [1]}),
+        ] {
+            let body = object(value.clone());
+            for (name, read) in ACCESSORS {
+                let mut f = Fields::new(&body);
+                assert!(!read(&mut f), "{name} {value}");
+                match f.finish() {
+                    Err(ServiceError::Validation(errors)) => {
+                        assert_eq!(errors.fields().collect::<Vec<_>>(), ["f"], "{name} {value}")
+                    }
+                    other => panic!("{name} {value}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn present_values_come_back_unwrapped() {
+        let body = object(json!({"a": 7, "b": "x"}));
+        let mut f = Fields::new(&body);
+        let values = (f.int("a"), f.string("b", 8));
+        assert_eq!(f.finish_with(values).ok(), Some((7, "x".to_string())));
+    }
 }

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod body;
 mod docs_page;
 pub mod error;
+mod error_answers;
+mod path;
 mod query;
 pub mod ratelimit;
 mod request_metrics;
@@ -146,7 +148,8 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at /openapi.json and committed as openapi.json.
 pub fn openapi_json() -> String {
-    let (_, doc) = api_router().split_for_parts();
+    let (_, mut doc) = api_router().split_for_parts();
+    error_answers::add(&mut doc);
     doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
 }
 
@@ -211,7 +214,10 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                // A 5xx is not a failure in itself (503 SENDER_OFFLINE is a business answer):
+                // real faults are logged at ERROR where they are known (`error.rs`, below).
+                .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Service(ServiceError::Store(crate::store::StoreError::Corrupt(

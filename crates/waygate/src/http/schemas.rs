@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::model::{ProviderKind, QualityRating, SenderStatus, TemplateStatus};
 use crate::views::{ConversationView, MessageView, SenderView, TemplateView};
 
 #[derive(ToSchema)]
@@ -129,4 +130,107 @@ pub struct WebhookCreated {
 #[derive(Serialize, ToSchema)]
 pub struct SecretResponse {
     pub secret: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewUserBody {
+    name: String,
+    #[schema(example = "ops@example.com")]
+    email: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewApiKeyBody {
+    /// Default "default".
+    name: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewSenderBody {
+    #[schema(example = "+14155550100")]
+    phone_number: String,
+    display_name: String,
+    /// Default online.
+    status: Option<SenderStatus>,
+    /// Default GREEN.
+    quality_rating: Option<QualityRating>,
+    /// Distinct recipients per rolling 24 h; null = unlimited.
+    #[schema(minimum = 0)]
+    messaging_limit: Option<i64>,
+    /// Default simulator.
+    provider: Option<ProviderKind>,
+    /// The provider's sender id (Twilio `XE…`, Meta phone number id).
+    provider_ref: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SenderPatchBody {
+    status: Option<SenderStatus>,
+    quality_rating: Option<QualityRating>,
+    /// null = unlimited.
+    #[schema(minimum = 0)]
+    messaging_limit: Option<i64>,
+    display_name: Option<String>,
+}
+
+/// A template's category (`service` is for freeform messages only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TemplateCategory {
+    Marketing,
+    Utility,
+    Authentication,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewTemplateBody {
+    /// Lower-case letters, digits and `_`.
+    name: String,
+    #[schema(example = "en")]
+    language: String,
+    category: TemplateCategory,
+    /// Placeholders `{{1}}…{{n}}` in order.
+    #[schema(example = "Hello {{1}}, your code is {{2}}.")]
+    body_text: String,
+    /// A name for each placeholder, in order; default `["1", …]`.
+    variables: Option<Vec<String>>,
+    /// Default approved.
+    status: Option<TemplateStatus>,
+    provider_ref: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TemplatePatchBody {
+    status: Option<TemplateStatus>,
+    /// null clears it.
+    provider_ref: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreditBody {
+    /// Positive, in account-currency units, at most 6 decimals.
+    #[schema(example = 12.5)]
+    amount: f64,
+    /// The same reference again credits nothing.
+    reference: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SimulatorInboundBody {
+    sender_id: i64,
+    /// The customer, E.164.
+    #[schema(example = "+14155551234")]
+    from: String,
+    body: String,
+    /// Becomes the conversation's customer name.
+    profile_name: Option<String>,
 }

@@ -5,12 +5,13 @@ use waygate_core::money::Money;
 use waygate_core::phone::E164;
 use waygate_core::pricing::Category;
 use waygate_core::template::{variable_names, TemplateBody};
+use waygate_core::validation::FieldErrors;
 
 use super::{ServiceError, Services};
 use crate::input::Fields;
 use crate::model::*;
 use crate::secrets;
-use crate::store::{CreditOutcome, NewInbound};
+use crate::store::{CreditOutcome, NewInbound, StoreError};
 
 /// A created API key with its secret, shown this once.
 pub struct IssuedKey {
@@ -44,10 +45,7 @@ impl Services {
                 f.error("email", "The email field must be a valid email address.");
             }
         }
-        f.finish()?;
-        let (Some(name), Some(email)) = (name, email) else {
-            unreachable!("checked by finish")
-        };
+        let (name, email) = f.finish_with((name, email))?;
         Ok(self
             .store
             .create_user(name, email, self.clock.now_ms())
@@ -114,10 +112,7 @@ impl Services {
                 None
             }
         });
-        f.finish()?;
-        let (Some(phone), Some(display_name)) = (phone, display_name) else {
-            unreachable!("checked by finish")
-        };
+        let (phone, display_name) = f.finish_with((phone, display_name))?;
         let sender = NewSender {
             phone_number: phone.as_str().to_string(),
             display_name,
@@ -163,14 +158,11 @@ impl Services {
         let mut f = Fields::new(body);
         let name = f.string("name", 512);
         let language = f.string("language", 16);
-        let category = f.opt_choice(
+        let category = f.choice(
             "category",
             Category::parse_template,
             "marketing, utility, authentication",
         );
-        if !f.has("category") {
-            f.error("category", "The category field is required.");
-        }
         let text = f.string("body_text", 1024);
         let given_names = f.opt_string_list("variables");
         let status = f.opt_choice("status", TemplateStatus::parse, &TemplateStatus::choices());
@@ -191,12 +183,8 @@ impl Services {
                     None
                 }
             });
-        f.finish()?;
-        let (Some(name), Some(language), Some(category), Some(body), Some(names)) =
-            (name, language, category, parsed, names)
-        else {
-            unreachable!("checked by finish")
-        };
+        let (name, language, category, body, names) =
+            f.finish_with((name, language, category, parsed, names))?;
         let template = NewTemplate {
             name,
             language,
@@ -261,14 +249,19 @@ impl Services {
             }
         };
         let reference = f.string("reference", 255);
-        f.finish()?;
-        let (Some(amount), Some(reference)) = (amount, reference) else {
-            unreachable!("checked by finish")
-        };
-        self.store
+        let (amount, reference) = f.finish_with((amount, reference))?;
+        match self
+            .store
             .credit(user_id, amount, reference, self.clock.now_ms())
-            .await?
-            .ok_or(ServiceError::NotFound)
+            .await
+        {
+            Ok(outcome) => outcome.ok_or(ServiceError::NotFound),
+            Err(StoreError::BalanceOverflow) => Err(ServiceError::Validation(FieldErrors::single(
+                "amount",
+                "The amount field would take the balance past the largest amount it can hold.",
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// An inbound message from a simulator sender's customer, through the provider path.
@@ -288,21 +281,16 @@ impl Services {
                 None
             }
         });
-        f.finish()?;
-        let (Some(sender_id), Some(from), Some(text)) = (sender_id, from, text) else {
-            unreachable!("checked by finish")
-        };
+        let (sender_id, from, text) = f.finish_with((sender_id, from, text))?;
         let sender = self
             .sender(sender_id)
             .await?
             .ok_or(ServiceError::SenderNotFound)?;
         if sender.provider != ProviderKind::Simulator {
-            return Err(ServiceError::Validation(
-                waygate_core::validation::FieldErrors::single(
-                    "sender_id",
-                    "Only simulator senders take simulated inbound messages.",
-                ),
-            ));
+            return Err(ServiceError::Validation(FieldErrors::single(
+                "sender_id",
+                "Only simulator senders take simulated inbound messages.",
+            )));
         }
         let inbound = NewInbound {
             sender_id,

@@ -24,6 +24,9 @@ pub enum StoreError {
     Closed,
     #[error("{0}")]
     Conflict(&'static str),
+    /// A credit that would take the balance past the largest amount it holds.
+    #[error("the balance would overflow")]
+    BalanceOverflow,
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -3,9 +3,11 @@
 mod helpers;
 
 mod admin;
+mod bad_input;
 mod errors;
 mod isolation;
 mod ledger;
+mod logs;
 mod ops;
 mod reconcile;
 mod send;

@@ -87,3 +87,86 @@ async fn openapi_is_served_committed_and_documented() {
         "no CDN"
     );
 }
+
+/// The operations of the OpenAPI document: (method, path, operation).
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut all = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            all.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    all
+}
+
+/// Whether `operation` documents `status` with the error envelope.
+fn answers_with_envelope(operation: &Value, status: &str) -> bool {
+    operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        == "#/components/schemas/ErrorBody"
+}
+
+#[tokio::test]
+async fn openapi_declares_auth_and_the_error_answers_of_every_route() {
+    let app = spawn_app().await;
+    let doc = app
+        .request(reqwest::Method::GET, "/openapi.json", None, None)
+        .await
+        .body;
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let public = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+    let mut checked = 0;
+    for (method, path, operation) in operations(&doc) {
+        let route = format!("{method} {path}");
+        if public.contains(&path.as_str()) || path.starts_with("/webhooks/") {
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{}]),
+                "{route} needs no key"
+            );
+            continue;
+        }
+        assert!(path.starts_with("/api/"), "{route}");
+        assert!(
+            operation.get("security").is_none(),
+            "{route} keeps the bearer requirement"
+        );
+        assert!(answers_with_envelope(&operation, "401"), "{route}: 401");
+        let params = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let reads_json = operation["requestBody"]["content"]
+            .get("application/json")
+            .is_some();
+        let has_query = params.iter().any(|p| p["in"] == "query");
+        if reads_json {
+            for status in ["400", "413", "422"] {
+                assert!(
+                    answers_with_envelope(&operation, status),
+                    "{route}: {status}"
+                );
+            }
+        }
+        if has_query {
+            assert!(answers_with_envelope(&operation, "422"), "{route}: 422");
+        }
+        if params.iter().any(|p| p["in"] == "path") {
+            assert!(answers_with_envelope(&operation, "404"), "{route}: 404");
+        }
+        for (status, _) in operation["responses"].as_object().expect("responses") {
+            if status.as_str() >= "400" {
+                assert!(
+                    answers_with_envelope(&operation, status),
+                    "{route}: {status}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} authenticated operations");
+}

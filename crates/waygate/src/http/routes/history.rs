@@ -1,6 +1,6 @@
 //! Messages and conversations, read back.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,10 +9,10 @@ use waygate_core::validation::FieldErrors;
 
 use crate::http::auth::Tenant;
 use crate::http::error::ApiError;
+use crate::http::path::PathId;
 use crate::http::query::{restore_plus, Query};
 use crate::http::schemas::*;
 use crate::http::AppState;
-use crate::input::path_id;
 use crate::service::ServiceError;
 use crate::store::ConversationQuery;
 use crate::views::{ConversationView, MessageView};
@@ -64,9 +64,9 @@ fn decode_cursor(query: &Query, len: usize, errors: &mut FieldErrors) -> Option<
 pub async fn message(
     State(app): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    id: PathId,
 ) -> Result<Json<MessageView>, ApiError> {
-    let id = path_id(&id).ok_or(ServiceError::NotFound)?;
+    let id = id.known()?;
     let message = app
         .services
         .store
@@ -152,10 +152,10 @@ pub async fn conversations(
 pub async fn conversation_messages(
     State(app): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    id: PathId,
     RawQuery(q): RawQuery,
 ) -> Result<Json<MessagePage>, ApiError> {
-    let id = path_id(&id).ok_or(ServiceError::NotFound)?;
+    let id = id.known()?;
     let conversation = app
         .services
         .store

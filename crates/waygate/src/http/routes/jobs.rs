@@ -1,7 +1,7 @@
 //! The operators' view of jobs given up on (sends whose outcome could not be settled with the
 //! provider, webhook deliveries out of attempts), and the way to put one back.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 
 use crate::http::auth::Admin;
 use crate::http::error::ApiError;
+use crate::http::path::PathId;
 use crate::http::query::Query;
 use crate::http::schemas::ErrorBody;
 use crate::http::AppState;
-use crate::input::path_id;
 use crate::service::ServiceError;
 use crate::views::SetAsideJobView;
 
@@ -57,9 +57,9 @@ pub async fn set_aside(
 pub async fn retry(
     State(app): State<AppState>,
     _: Admin,
-    Path(id): Path<String>,
+    id: PathId,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&id).ok_or(ServiceError::NotFound)?;
+    let id = id.known()?;
     let now = app.services.clock.now_ms();
     match app.services.store.revive_job(id, now).await? {
         true => Ok(StatusCode::NO_CONTENT),

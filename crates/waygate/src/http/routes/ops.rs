@@ -7,12 +7,12 @@ use serde_json::json;
 
 use crate::http::AppState;
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, description = "the process is up")))]
 pub async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, description = "the store answers"), (status = 503, description = "the store does not answer")))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     match app.services.store.ping().await {
@@ -28,7 +28,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     crate::jobs::publish_gauges(app.services.store.as_ref()).await;
     (
@@ -38,7 +38,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()), responses((status = 200, description = "this document")))]
 pub async fn openapi(State(app): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -47,7 +47,7 @@ pub async fn openapi(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/docs", tag = "operations", responses((status = 200, description = "API reference page")))]
+#[utoipa::path(get, path = "/docs", tag = "operations", security(()), responses((status = 200, description = "API reference page")))]
 pub async fn docs(State(app): State<AppState>) -> Html<String> {
     Html(app.docs_page.to_string())
 }

@@ -236,10 +236,7 @@ pub async fn send_template(
         let phone = f.string("recipient_phone", 64);
         let recipient_name = f.opt_string("recipient_name", 255);
         let variables = f.opt_object("variables");
-        f.finish()?;
-        let (Some(sender_id), Some(template_id)) = (sender_id, template_id) else {
-            unreachable!("checked by finish")
-        };
+        let (sender_id, template_id) = f.finish_with((sender_id, template_id))?;
         Ok(SendRequest::Template(TemplateSendRequest {
             sender_id,
             template_id,
@@ -270,10 +267,7 @@ pub async fn send_freeform(
         let sender_id = f.int("sender_id");
         let phone = f.string("recipient_phone", 64);
         let message = f.string("message", 4096);
-        f.finish()?;
-        let (Some(sender_id), Some(message)) = (sender_id, message) else {
-            unreachable!("checked by finish")
-        };
+        let (sender_id, message) = f.finish_with((sender_id, message))?;
         Ok(SendRequest::Freeform(FreeformSendRequest {
             sender_id,
             recipient: recipient(app, phone)?,

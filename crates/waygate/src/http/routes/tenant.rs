@@ -1,16 +1,16 @@
 //! Account, senders, templates and session status.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
 use waygate_core::phone::E164;
 
 use crate::http::auth::Tenant;
 use crate::http::error::ApiError;
+use crate::http::path::PathId;
 use crate::http::query::{restore_plus, Query};
 use crate::http::schemas::*;
 use crate::http::AppState;
-use crate::input::path_id;
 use crate::model::{SenderStatus, TemplateStatus};
 use crate::service::ServiceError;
 use crate::views::{session_body, SenderView, TemplateView};
@@ -67,7 +67,7 @@ pub async fn senders(
 pub async fn templates(
     State(app): State<AppState>,
     tenant: Tenant,
-    Path(sender_id): Path<String>,
+    PathId(sender_id): PathId,
     RawQuery(q): RawQuery,
 ) -> Result<Json<TemplateList>, ApiError> {
     let query = Query::parse(q.as_deref());
@@ -83,7 +83,7 @@ pub async fn templates(
             ))
         })?),
     };
-    let sender = app.owned_sender(tenant, path_id(&sender_id)).await?;
+    let sender = app.owned_sender(tenant, sender_id).await?;
     let templates = app.services.store.list_templates(sender.id, status).await?;
     Ok(Json(TemplateList {
         data: templates.iter().map(TemplateView::from).collect(),
@@ -119,11 +119,8 @@ pub async fn session_status(
     if phone.is_none() {
         errors.add("recipient_phone", "The recipient_phone field is required.");
     }
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
     let (Some(sender_id), Some(phone)) = (sender_id, phone) else {
-        unreachable!("checked above")
+        return Err(errors.into());
     };
     let recipient = E164::parse(&restore_plus(phone)).map_err(|_| ServiceError::InvalidPhone)?;
     let sender = app.owned_sender(tenant, Some(sender_id)).await?;

@@ -47,7 +47,8 @@ async fn verified(
 ) -> Result<Form, Response> {
     let token = &app.services.config.twilio_auth_token;
     if token.is_empty() {
-        tracing::error!(
+        // The operator's omission, not a server fault: the request is refused.
+        tracing::warn!(
             "a Twilio webhook arrived but twilio_auth_token is not set: it cannot be verified"
         );
         return Err(refuse("signature cannot be verified"));
@@ -87,10 +88,11 @@ fn strip_channel(address: &str) -> String {
         .to_string()
 }
 
-#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "provider webhooks",
+#[utoipa::path(post, path = "/webhooks/twilio/status", tag = "provider webhooks", security(()),
     params(("message_id" = Option<i64>, Query, description = "waygate's message id, set in the StatusCallback URL")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio status callback"),
-    responses((status = 204, description = "applied, or a repeat that changed nothing"), (status = 403, description = "signature missing or invalid")))]
+    responses((status = 204, description = "applied, or a repeat that changed nothing"), (status = 400, description = "MessageSid or MessageStatus missing"),
+               (status = 403, description = "signature missing or invalid")))]
 pub async fn status(
     State(app): State<AppState>,
     uri: OriginalUri,
@@ -131,9 +133,10 @@ pub async fn status(
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
-#[utoipa::path(post, path = "/webhooks/twilio/inbound", tag = "provider webhooks",
+#[utoipa::path(post, path = "/webhooks/twilio/inbound", tag = "provider webhooks", security(()),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio inbound WhatsApp message"),
-    responses((status = 200, description = "empty TwiML: stored, seen before, or for an unknown number"), (status = 403, description = "signature missing or invalid")))]
+    responses((status = 200, description = "empty TwiML: stored, seen before, or for an unknown number"), (status = 400, description = "MessageSid, From or To missing"),
+               (status = 403, description = "signature missing or invalid")))]
 pub async fn inbound(
     State(app): State<AppState>,
     uri: OriginalUri,

@@ -1,7 +1,7 @@
 //! Tenants' webhook subscriptions (API.md §3 "Beyond the portal", §7).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use waygate_core::time::{from_millis, rfc3339};
@@ -9,9 +9,10 @@ use waygate_core::time::{from_millis, rfc3339};
 use crate::http::auth::Tenant;
 use crate::http::body::json_object;
 use crate::http::error::ApiError;
+use crate::http::path::PathId;
 use crate::http::schemas::*;
 use crate::http::AppState;
-use crate::input::{path_id, Fields};
+use crate::input::Fields;
 use crate::model::Webhook;
 use crate::secrets::new_webhook_secret;
 use crate::service::ServiceError;
@@ -29,8 +30,8 @@ fn view(w: &Webhook) -> WebhookView {
     }
 }
 
-async fn owned(app: &AppState, tenant: Tenant, raw_id: &str) -> Result<Webhook, ApiError> {
-    let id = path_id(raw_id).ok_or(ServiceError::NotFound)?;
+async fn owned(app: &AppState, tenant: Tenant, id: PathId) -> Result<Webhook, ApiError> {
+    let id = id.known()?;
     Ok(app
         .services
         .store
@@ -51,9 +52,8 @@ pub async fn create(
     let object = json_object(&headers, body).await?;
     let mut f = Fields::new(&object);
     let url = f.string("url", 2048);
-    let events = f.opt_string_list("events");
+    let events = f.string_list("events");
     match &events {
-        None if !f.has("events") => f.error("events", "The events field is required."),
         Some(list) if list.is_empty() => {
             f.error("events", "The events field must name at least one event.")
         }
@@ -74,10 +74,7 @@ pub async fn create(
             f.error("url", format!("The url {e}."));
         }
     }
-    f.finish()?;
-    let (Some(url), Some(mut events)) = (url, events) else {
-        unreachable!("checked by finish")
-    };
+    let (url, mut events) = f.finish_with((url, events))?;
     events.dedup();
     let webhook = app
         .services
@@ -117,9 +114,9 @@ pub async fn list(
 pub async fn delete(
     State(app): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    id: PathId,
 ) -> Result<StatusCode, ApiError> {
-    let webhook = owned(&app, tenant, &id).await?;
+    let webhook = owned(&app, tenant, id).await?;
     app.services
         .store
         .delete_webhook(webhook.id, app.services.clock.now_ms())
@@ -132,9 +129,9 @@ pub async fn delete(
 pub async fn rotate_secret(
     State(app): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    id: PathId,
 ) -> Result<Json<SecretResponse>, ApiError> {
-    let webhook = owned(&app, tenant, &id).await?;
+    let webhook = owned(&app, tenant, id).await?;
     let secret = new_webhook_secret();
     let until = app.services.clock.now_ms() + ROTATION_OVERLAP_MS;
     app.services

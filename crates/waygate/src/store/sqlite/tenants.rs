@@ -6,7 +6,7 @@ use waygate_core::money::Money;
 use super::rows::{self, all, one, SENDER_COLUMNS, TEMPLATE_COLUMNS};
 use super::statements::Statements;
 use crate::model::*;
-use crate::store::{CreditOutcome, StoreResult};
+use crate::store::{CreditOutcome, StoreError, StoreResult};
 
 pub fn create_user(c: &Connection, name: &str, email: &str, now: i64) -> StoreResult<User> {
     c.prepare_cached("INSERT INTO users (name, email, created_at) VALUES (?1, ?2, ?3)")?
@@ -266,11 +266,15 @@ pub fn post_entry(statements: &Statements<'_>, entry: &Entry<'_>) -> StoreResult
     Ok(true)
 }
 
-/// Adds `amount` to the balance, unless that would take it below zero; returns whether it
-/// moved. Pair it with `record_entry` in the same transaction.
+/// Adds `amount` to the balance, unless that would take it below zero or past the largest
+/// integer (SQLite would store the sum as a REAL); returns whether it moved. Pair it with
+/// `record_entry` in the same transaction.
 pub fn move_balance(statements: &Statements<'_>, user_id: i64, amount: Money) -> StoreResult<bool> {
     let moved = statements
-        .get("UPDATE balances SET micros = micros + ?2 WHERE user_id = ?1 AND micros + ?2 >= 0")?
+        .get(
+            "UPDATE balances SET micros = micros + ?2 \
+             WHERE user_id = ?1 AND micros + ?2 >= 0 AND typeof(micros + ?2) = 'integer'",
+        )?
         .execute(params![user_id, amount.micros()])?;
     Ok(moved == 1)
 }
@@ -293,30 +297,36 @@ pub fn credit(
     reference: &str,
     now: i64,
 ) -> StoreResult<Option<CreditOutcome>> {
-    if !user_exists(c, user_id)? {
+    let Some(user) = get_user(c, user_id)? else {
         return Ok(None);
-    }
+    };
     let seen = c
         .prepare_cached("SELECT 1 FROM ledger_entries WHERE user_id = ?1 AND kind = 'credit' AND reference = ?2")?
         .query_row(params![user_id, reference], |_| Ok(()))
         .optional()?
         .is_some();
-    if !seen {
-        let entry = Entry {
-            user_id,
-            kind: "credit",
-            amount,
-            message_id: None,
-            reference: Some(reference),
-            at: now,
-        };
-        post_entry(statements, &entry)?;
+    if seen {
+        return Ok(Some(CreditOutcome {
+            balance: user.balance,
+            created: false,
+        }));
     }
-    let balance = get_user(c, user_id)?
-        .map(|u| u.balance)
-        .unwrap_or(Money::ZERO);
+    // Checked here, not by SQLite: its integer overflow would store the sum as a REAL.
+    let balance = user
+        .balance
+        .checked_add(amount)
+        .ok_or(StoreError::BalanceOverflow)?;
+    let entry = Entry {
+        user_id,
+        kind: "credit",
+        amount,
+        message_id: None,
+        reference: Some(reference),
+        at: now,
+    };
+    post_entry(statements, &entry)?;
     Ok(Some(CreditOutcome {
         balance,
-        created: !seen,
+        created: true,
     }))
 }
