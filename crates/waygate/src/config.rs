@@ -37,6 +37,7 @@ pub struct Config {
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
     pub job_lease_ms: u64,
+    pub request_timeout_ms: u64,
     pub reconcile_max_failures: u32,
     pub status_reconcile_after_ms: u64,
     pub status_reconcile_max_age_ms: u64,
@@ -117,9 +118,16 @@ impl Config {
             ("job_lease_ms", config.job_lease_ms),
             ("header_read_timeout_ms", config.header_read_timeout_ms),
             ("idle_timeout_ms", config.idle_timeout_ms),
+            ("request_timeout_ms", config.request_timeout_ms),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(key, "must be at least 1"));
+        }
+        if config.request_timeout_ms <= config.send_wait_ms {
+            return Err(invalid(
+                "request_timeout_ms",
+                "must be longer than send_wait_ms, which a send may wait for its provider",
+            ));
         }
         if config.twilio_api_key_sid.is_empty() != config.twilio_api_key_secret.is_empty() {
             return Err(invalid(

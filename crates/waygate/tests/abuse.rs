@@ -143,3 +143,50 @@ async fn connections_over_the_cap_are_refused_until_slow_ones_are_cut() {
         server.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_request_body_is_answered_408_with_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("WAYGATE_REQUEST_TIMEOUT_MS", "1500"),
+            ("WAYGATE_SEND_WAIT_MS", "500"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    server.ready(&http).await;
+    let tenant = seed(&http, &server.base).await;
+
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST /api/user/whatsapp/send HTTP/1.1\r\nHost: waygate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{{\"sender_id\"",
+        tenant.key
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let trickling = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if write.write_all(b" ").await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let mut reply = Vec::new();
+    tokio::select! {
+        _ = trickling => {}
+        _ = read.read_to_end(&mut reply) => {}
+        _ = tokio::time::sleep(Duration::from_secs(6)) => {}
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let held = started.elapsed();
+    assert!(text.starts_with("HTTP/1.1 408"), "after {held:?}: {text:?}");
+    assert!(
+        text.contains("\"error_code\":\"REQUEST_TIMEOUT\""),
+        "{text}"
+    );
+    assert!(held < Duration::from_secs(5), "answered after {held:?}");
+}

@@ -18,6 +18,9 @@ pub enum ApiError {
     InvalidJson(&'static str),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request (its body, typically) took longer than `request_timeout_ms`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64, limit: u32 },
     #[error("method not allowed")]
@@ -56,6 +59,11 @@ fn parts(err: &ApiError) -> (StatusCode, String, String, Map<String, Value>) {
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
             "The request body is larger than 64 KiB.",
+        ),
+        ApiError::RequestTimeout => simple(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "The request was not received and answered in time.",
         ),
         ApiError::RateLimited { retry_after_secs, .. } => {
             extra.insert("message".into(), json!("Too Many Attempts."));

@@ -176,6 +176,17 @@ async fn record_metrics(State(_): State<AppState>, request: Request, next: Next)
     response
 }
 
+/// Answers 408 to a request not done within `request_timeout_ms`: a client trickling its
+/// body would otherwise hold its connection (and a drain) for as long as it likes. A send's
+/// recording and dispatch run in a task of their own, so nothing recorded is dropped with it.
+async fn bound_request(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let bound = std::time::Duration::from_millis(app.services.config.request_timeout_ms);
+    match tokio::time::timeout(bound, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
+}
+
 /// Request ids from `secrets::request_id` (a UUID costs a system call for its randomness).
 #[derive(Clone, Copy)]
 struct NextRequestId;
@@ -207,7 +218,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             record_metrics,
         ))
-        .with_state(state);
+        .with_state(state.clone());
     let stack = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(NextRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -219,6 +230,7 @@ pub fn router(state: AppState) -> Router {
                 // real faults are logged at ERROR where they are known (`error.rs`, below).
                 .on_failure(()),
         )
+        .layer(axum::middleware::from_fn_with_state(state, bound_request))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Service(ServiceError::Store(crate::store::StoreError::Corrupt(
                 "handler panicked".into(),
