@@ -1,5 +1,7 @@
 //! What a fake instance is told up front: credentials, known templates and scripted outcomes.
 
+use crate::rates::FaultRates;
+
 /// A scripted asynchronous failure: the create call succeeds, the message later fails (§1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsyncFailure {
@@ -39,6 +41,11 @@ pub struct Config {
     pub async_failures: Vec<(String, AsyncFailure)>,
     /// Deliver status callbacks in shuffled order and send each one twice (Twilio may do both).
     pub reorder_and_duplicate: bool,
+    /// Random faults from the start (see `FakeTwilio::set_fault_rates` to change them later).
+    pub fault_rates: FaultRates,
+    /// Seeds SIDs and every random draw, so a run can be replayed; None = a fresh seed from the
+    /// OS, readable afterwards with `FakeTwilio::seed`.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -78,6 +85,8 @@ impl Default for Config {
                 ),
             ],
             reorder_and_duplicate: false,
+            fault_rates: FaultRates::default(),
+            seed: None,
         }
     }
 }
