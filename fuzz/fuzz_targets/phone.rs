@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
         "{text:?} parsed to {e164:?}"
     );
     assert!(digits.starts_with(&phone.calling_code().to_string()));
-    assert_eq!(E164::parse(e164).as_ref(), Ok(&phone), "{text:?} does not re-parse");
+    assert_eq!(
+        E164::parse(e164).as_ref(),
+        Ok(&phone),
+        "{text:?} does not re-parse"
+    );
     assert_eq!(phone.to_string(), e164);
 });

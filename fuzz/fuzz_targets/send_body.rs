@@ -68,7 +68,11 @@ fuzz_target!(|data: &[u8]| {
     let is_json_type = selector % 4 < 2;
     let is_object = matches!(serde_json::from_slice(body), Ok(Value::Object(_)));
     let fits = body.len() <= MAX_BODY_BYTES;
-    assert_eq!(parsed.is_ok(), is_json_type && is_object && fits, "{content_type}");
+    assert_eq!(
+        parsed.is_ok(),
+        is_json_type && is_object && fits,
+        "{content_type}"
+    );
     if let Ok(object) = parsed {
         let _ = template_fields(&object);
         let _ = freeform_fields(&object);

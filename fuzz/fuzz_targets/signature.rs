@@ -47,7 +47,11 @@ fuzz_target!(|input: Input| {
         !auth_token.is_empty()
     );
     params.reverse();
-    assert_eq!(compute(&auth_token, &url, &params), computed, "order matters");
+    assert_eq!(
+        compute(&auth_token, &url, &params),
+        computed,
+        "order matters"
+    );
 
     if let Ok(mut parsed) = url::Url::parse(&url) {
         if parsed.port().is_some() && parsed.set_port(None).is_ok() {
@@ -77,7 +81,11 @@ fuzz_target!(|input: Input| {
 
     let _ = standard_webhook(&auth_token, &id, timestamp, &url);
     let secret = format!("whsec_{}", STANDARD.encode(&key));
-    let signed = standard_webhook(&secret, &id, timestamp, &url).expect("a well-formed secret signs");
+    let signed =
+        standard_webhook(&secret, &id, timestamp, &url).expect("a well-formed secret signs");
     assert!(signed.starts_with("v1,"));
-    assert_eq!(Some(signed), standard_webhook(&secret, &id, timestamp, &url));
+    assert_eq!(
+        Some(signed),
+        standard_webhook(&secret, &id, timestamp, &url)
+    );
 });
