@@ -39,7 +39,8 @@ pub struct Config {
     /// Recipient-number suffix -> asynchronous failure: the message goes queued -> failed/undelivered
     /// with this code. The first matching suffix wins.
     pub async_failures: Vec<(String, AsyncFailure)>,
-    /// Deliver status callbacks in shuffled order and send each one twice (Twilio may do both).
+    /// Post every status callback twice, each copy held back so they arrive shuffled (Twilio
+    /// may do both); statuses still move in order. Same as callback rates duplicate = reorder = 1.
     pub reorder_and_duplicate: bool,
     /// Random faults from the start (see `FakeTwilio::set_fault_rates` to change them later).
     pub fault_rates: FaultRates,

@@ -203,7 +203,7 @@ const LIFECYCLE: [&str; 4] = ["queued", "sent", "delivered", "read"];
 #[tokio::test]
 async fn auto_mode_status_moves_on_its_schedule_when_every_callback_is_lost() {
     let fake = FakeTwilio::start(with_callback_rates(
-        CallbackMode::Auto { step_ms: 80 },
+        CallbackMode::Auto { step_ms: 150 },
         CallbackFaultRates {
             drop: 1.0,
             ..CallbackFaultRates::default()
@@ -228,7 +228,7 @@ async fn auto_mode_status_moves_on_its_schedule_when_every_callback_is_lost() {
 #[tokio::test]
 async fn auto_mode_reorder_and_duplicate_keeps_the_status_schedule() {
     let fake = FakeTwilio::start(Config {
-        callbacks: CallbackMode::Auto { step_ms: 80 },
+        callbacks: CallbackMode::Auto { step_ms: 150 },
         reorder_and_duplicate: true,
         ..Config::default()
     })
