@@ -32,8 +32,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
     pub(crate) faults: FaultQueue<Fault>,
-    pub(crate) list_faults: FaultQueue<ReadFault>,
-    pub(crate) fetch_faults: FaultQueue<ReadFault>,
+    list_faults: FaultQueue<ReadFault>,
+    fetch_faults: FaultQueue<ReadFault>,
     rates: Mutex<FaultRates>,
     pub(crate) create_requests: AtomicUsize,
     pub(crate) callbacks: CallbackQueue,
@@ -60,16 +60,19 @@ impl Shared {
 
     /// The fault for this read request: the next scripted one, else a random draw.
     pub(crate) fn read_fault(&self, endpoint: ReadEndpoint) -> Option<ReadFault> {
-        let rates = self.rates();
+        let rates = match endpoint {
+            ReadEndpoint::List => self.rates().list,
+            ReadEndpoint::Fetch => self.rates().fetch,
+        };
+        self.read_faults(endpoint)
+            .next()
+            .or_else(|| rates.draw(&self.fault_rng))
+    }
+
+    fn read_faults(&self, endpoint: ReadEndpoint) -> &FaultQueue<ReadFault> {
         match endpoint {
-            ReadEndpoint::List => self
-                .list_faults
-                .next()
-                .or_else(|| rates.list.draw(&self.fault_rng)),
-            ReadEndpoint::Fetch => self
-                .fetch_faults
-                .next()
-                .or_else(|| rates.fetch.draw(&self.fault_rng)),
+            ReadEndpoint::List => &self.list_faults,
+            ReadEndpoint::Fetch => &self.fetch_faults,
         }
     }
 }
@@ -92,11 +95,11 @@ impl FakeTwilio {
 
     /// Same, on a given address (for the binary).
     pub async fn start_on(config: Config, addr: SocketAddr) -> anyhow::Result<FakeTwilio> {
+        config.fault_rates.check()?;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
-        config.fault_rates.check()?;
         let seed = match config.seed {
             Some(seed) => seed,
             None => Rng::os_seed()?,
@@ -205,10 +208,7 @@ impl FakeTwilio {
         endpoint: ReadEndpoint,
         faults: impl IntoIterator<Item = ReadFault>,
     ) {
-        match endpoint {
-            ReadEndpoint::List => self.shared.list_faults.extend(faults),
-            ReadEndpoint::Fetch => self.shared.fetch_faults.extend(faults),
-        }
+        self.shared.read_faults(endpoint).extend(faults);
     }
 
     /// What became of the status callbacks so far (also in `GET /_fake/stats`).
