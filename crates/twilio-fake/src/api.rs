@@ -1,4 +1,5 @@
-//! The Messages API handlers (§1): create, fetch and list, plus a stats endpoint for benchmarks.
+//! The Messages API handlers (§1): create, fetch and list, each with its scripted or random faults,
+//! plus a stats endpoint for benchmarks.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::auth::authorize;
 use crate::conn::ConnHandle;
 use crate::dates::now_ms;
 use crate::errors::ApiError;
-use crate::faults::Fault;
+use crate::faults::{Fault, ReadEndpoint, ReadFault};
 use crate::resource::Resource;
 use crate::server::Shared;
 use crate::state::{Message, Record};
@@ -49,7 +50,7 @@ async fn create(
     if let Err(e) = authorize(&headers, &shared.config, &account, uri.path()) {
         return e.into_response();
     }
-    let fault = shared.faults.next();
+    let fault = shared.create_fault();
     match fault {
         Some(Fault::ServerError) => return ApiError::internal().into_response(),
         Some(Fault::TooManyRequests { retry_after_secs }) => {
@@ -100,7 +101,7 @@ async fn create(
         .into_response();
     let sid = record.message.sid.clone();
     shared.store.insert(record);
-    shared.callbacks.schedule(&shared.rng, &sid, failure);
+    shared.callbacks.schedule(&sid, failure);
 
     match fault {
         Some(Fault::CreatedThenServerError) => ApiError::internal().into_response(),
@@ -113,15 +114,42 @@ async fn create(
     }
 }
 
+/// Applies the read endpoint's next fault, if any: an answer that replaces the real one, or a
+/// delay before the real one.
+async fn read_fault(
+    shared: &Shared,
+    endpoint: ReadEndpoint,
+    conn: &ConnHandle,
+) -> Option<Response> {
+    match shared.read_fault(endpoint)? {
+        ReadFault::ServerError => Some(ApiError::internal().into_response()),
+        ReadFault::TooManyRequests { retry_after_secs } => {
+            Some(ApiError::too_many_requests(retry_after_secs).into_response())
+        }
+        ReadFault::DropConnection => {
+            conn.kill();
+            Some(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        ReadFault::Slow { delay_ms } => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            None
+        }
+    }
+}
+
 /// `GET …/Messages/{Sid}.json`: the current state of one message.
 async fn fetch(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     Path((account, file)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if let Err(e) = authorize(&headers, &shared.config, &account, uri.path()) {
         return e.into_response();
+    }
+    if let Some(answer) = read_fault(&shared, ReadEndpoint::Fetch, &conn).await {
+        return answer;
     }
     let resource = file.strip_suffix(".json").and_then(|sid| {
         shared.store.with(sid, |record| {
@@ -138,6 +166,7 @@ async fn fetch(
 /// `GET …/Messages.json?To=&From=&PageSize=`: newest first, a single page.
 async fn list(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     Path(account): Path<String>,
     RawQuery(query): RawQuery,
     uri: Uri,
@@ -145,6 +174,9 @@ async fn list(
 ) -> Response {
     if let Err(e) = authorize(&headers, &shared.config, &account, uri.path()) {
         return e.into_response();
+    }
+    if let Some(answer) = read_fault(&shared, ReadEndpoint::List, &conn).await {
+        return answer;
     }
     let (mut to, mut from, mut page_size) = (None, None, DEFAULT_PAGE_SIZE);
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -196,12 +228,16 @@ async fn list(
     .into_response()
 }
 
-/// `GET /_fake/stats`: the counters `messages()`/`create_requests()` expose in-process, for the
-/// benchmark that runs the fake as a separate binary.
+/// `GET /_fake/stats`: the counters `messages()`/`create_requests()`/`callback_stats()` expose
+/// in-process, for the benchmark that runs the fake as a separate binary.
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let callbacks = shared.callbacks.stats();
     Json(serde_json::json!({
         "create_requests": shared.create_requests.load(Ordering::SeqCst),
         "messages": shared.store.len(),
+        "callbacks_delivered": callbacks.delivered,
+        "callbacks_failed": callbacks.failed,
+        "callbacks_dropped": callbacks.dropped,
     }))
     .into_response()
 }

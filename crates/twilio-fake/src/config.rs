@@ -1,5 +1,7 @@
 //! What a fake instance is told up front: credentials, known templates and scripted outcomes.
 
+use crate::rates::FaultRates;
+
 /// A scripted asynchronous failure: the create call succeeds, the message later fails (§1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsyncFailure {
@@ -37,8 +39,14 @@ pub struct Config {
     /// Recipient-number suffix -> asynchronous failure: the message goes queued -> failed/undelivered
     /// with this code. The first matching suffix wins.
     pub async_failures: Vec<(String, AsyncFailure)>,
-    /// Deliver status callbacks in shuffled order and send each one twice (Twilio may do both).
+    /// Post every status callback twice, each copy held back so they arrive shuffled (Twilio
+    /// may do both); statuses still move in order. Same as callback rates duplicate = reorder = 1.
     pub reorder_and_duplicate: bool,
+    /// Random faults from the start (see `FakeTwilio::set_fault_rates` to change them later).
+    pub fault_rates: FaultRates,
+    /// Seeds SIDs and every random draw, so a run can be replayed; None = a fresh seed from the
+    /// OS, readable afterwards with `FakeTwilio::seed`.
+    pub seed: Option<u64>,
 }
 
 impl Default for Config {
@@ -78,6 +86,8 @@ impl Default for Config {
                 ),
             ],
             reorder_and_duplicate: false,
+            fault_rates: FaultRates::default(),
+            seed: None,
         }
     }
 }

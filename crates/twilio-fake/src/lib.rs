@@ -18,8 +18,13 @@
 //! # }
 //! ```
 //!
-//! The binary (`twilio-fake --listen … --step-ms …`) serves the same API with Auto-mode callbacks
-//! and adds `GET /_fake/stats` (`{"create_requests","messages"}`) for out-of-process counting.
+//! Besides scripted faults, `FaultRates` (in `Config` or via `set_fault_rates`) makes a fraction
+//! of create, list and fetch requests fail and of status callbacks get lost, doubled or
+//! overtaken, drawn from a seeded generator (`Config::seed`, `FakeTwilio::seed`) for replays.
+//!
+//! The binary (`twilio-fake --listen … --step-ms …`, `--help` for the fault flags) serves the same
+//! API with Auto-mode callbacks and adds `GET /_fake/stats` (`{"create_requests","messages",
+//! "callbacks_delivered","callbacks_failed","callbacks_dropped"}`) for out-of-process counting.
 
 mod api;
 mod auth;
@@ -31,6 +36,7 @@ mod errors;
 mod faults;
 mod inbound;
 mod random;
+mod rates;
 mod resource;
 mod server;
 mod signature;
@@ -38,9 +44,11 @@ mod state;
 mod validate;
 mod webhook;
 
+pub use callbacks::CallbackStats;
 pub use config::{AsyncFailure, CallbackMode, Config};
-pub use faults::Fault;
+pub use faults::{Fault, ReadEndpoint, ReadFault};
 pub use inbound::Inbound;
+pub use rates::{CallbackFaultRates, CreateFaultRates, FaultRates, ReadFaultRates};
 pub use server::FakeTwilio;
 pub use signature::signature;
 pub use state::Message;

@@ -1,8 +1,9 @@
 //! The fake's lifecycle and its public handle: binding, serving, stopping, and the test hooks.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,29 +11,70 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::callbacks::{self, CallbackQueue};
+use crate::callbacks::{self, CallbackQueue, CallbackStats};
 use crate::config::{CallbackMode, Config};
 use crate::conn::{ConnHandle, KillableListener};
-use crate::faults::{Fault, FaultQueue};
+use crate::faults::{Fault, FaultQueue, ReadEndpoint, ReadFault};
 use crate::inbound::{self, Inbound};
 use crate::random::Rng;
+use crate::rates::FaultRates;
 use crate::state::{Message, Store};
 use crate::webhook::post_signed;
 
 /// Twilio's default webhook timeout (§2).
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+/// Separates the fault draws' stream from the SIDs' one, so a replay with the same seed draws the
+/// same faults whatever else consumed randomness.
+const FAULT_STREAM: u64 = 0xFA17_5EED_0000_0001;
 
 /// Everything the handlers and the callback scheduler share.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
-    pub(crate) faults: FaultQueue,
+    pub(crate) faults: FaultQueue<Fault>,
+    list_faults: FaultQueue<ReadFault>,
+    fetch_faults: FaultQueue<ReadFault>,
+    rates: Mutex<FaultRates>,
     pub(crate) create_requests: AtomicUsize,
     pub(crate) callbacks: CallbackQueue,
     pub(crate) rng: Rng,
+    /// Draws random faults only.
+    pub(crate) fault_rng: Rng,
+    seed: u64,
     pub(crate) http: reqwest::Client,
     /// The `XE…` sender install named in every status callback.
     pub(crate) channel_install_sid: String,
+}
+
+impl Shared {
+    pub(crate) fn rates(&self) -> FaultRates {
+        *self.rates.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fault for this create request: the next scripted one, else a random draw.
+    pub(crate) fn create_fault(&self) -> Option<Fault> {
+        self.faults
+            .next()
+            .or_else(|| self.rates().create.draw(&self.fault_rng))
+    }
+
+    /// The fault for this read request: the next scripted one, else a random draw.
+    pub(crate) fn read_fault(&self, endpoint: ReadEndpoint) -> Option<ReadFault> {
+        let rates = match endpoint {
+            ReadEndpoint::List => self.rates().list,
+            ReadEndpoint::Fetch => self.rates().fetch,
+        };
+        self.read_faults(endpoint)
+            .next()
+            .or_else(|| rates.draw(&self.fault_rng))
+    }
+
+    fn read_faults(&self, endpoint: ReadEndpoint) -> &FaultQueue<ReadFault> {
+        match endpoint {
+            ReadEndpoint::List => &self.list_faults,
+            ReadEndpoint::Fetch => &self.fetch_faults,
+        }
+    }
 }
 
 /// A running fake Twilio account on loopback.
@@ -53,11 +95,16 @@ impl FakeTwilio {
 
     /// Same, on a given address (for the binary).
     pub async fn start_on(config: Config, addr: SocketAddr) -> anyhow::Result<FakeTwilio> {
+        config.fault_rates.check()?;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
-        let rng = Rng::from_os()?;
+        let seed = match config.seed {
+            Some(seed) => seed,
+            None => Rng::os_seed()?,
+        };
+        let rng = Rng::from_seed(seed);
         let http = reqwest::Client::builder()
             .timeout(WEBHOOK_TIMEOUT)
             .build()
@@ -65,10 +112,15 @@ impl FakeTwilio {
         let shared = Arc::new(Shared {
             store: Store::default(),
             faults: FaultQueue::default(),
+            list_faults: FaultQueue::default(),
+            fetch_faults: FaultQueue::default(),
+            rates: Mutex::new(config.fault_rates),
             create_requests: AtomicUsize::new(0),
-            callbacks: CallbackQueue::new(config.callbacks, config.reorder_and_duplicate),
+            callbacks: CallbackQueue::new(config.callbacks),
             channel_install_sid: rng.sid("XE"),
             rng,
+            fault_rng: Rng::from_seed(seed ^ FAULT_STREAM),
+            seed,
             http,
             config,
         });
@@ -84,8 +136,13 @@ impl FakeTwilio {
                 })
                 .await;
         });
-        let scheduler = matches!(shared.config.callbacks, CallbackMode::Auto { .. })
-            .then(|| tokio::spawn(callbacks::run_scheduler(shared.clone())));
+        let scheduler = match shared.config.callbacks {
+            CallbackMode::Auto { step_ms } => Some(tokio::spawn(callbacks::run_scheduler(
+                shared.clone(),
+                step_ms,
+            ))),
+            CallbackMode::Manual | CallbackMode::Off => None,
+        };
 
         Ok(FakeTwilio {
             shared,
@@ -122,6 +179,56 @@ impl FakeTwilio {
         self.shared.faults.extend(faults);
     }
 
+    /// The seed of every random draw (given in `Config::seed`, or drawn at start): pass it back
+    /// in `Config::seed` to replay a run.
+    pub fn seed(&self) -> u64 {
+        self.shared.seed
+    }
+
+    /// Replaces the random-fault rates from the next request or callback on; refused (and the
+    /// old rates kept) if a rate is not a probability or an exclusive set sums above 1.
+    pub fn set_fault_rates(&self, rates: FaultRates) -> anyhow::Result<()> {
+        rates.check()?;
+        *self
+            .shared
+            .rates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = rates;
+        Ok(())
+    }
+
+    pub fn fault_rates(&self) -> FaultRates {
+        self.shared.rates()
+    }
+
+    /// Queue faults for the next requests of a read endpoint (in order); they come before any
+    /// random fault.
+    pub fn inject_reads(
+        &self,
+        endpoint: ReadEndpoint,
+        faults: impl IntoIterator<Item = ReadFault>,
+    ) {
+        self.shared.read_faults(endpoint).extend(faults);
+    }
+
+    /// What became of the status callbacks so far (also in `GET /_fake/stats`).
+    pub fn callback_stats(&self) -> CallbackStats {
+        self.shared.callbacks.stats()
+    }
+
+    /// How many messages were created per value of a `StatusCallback` query parameter — with
+    /// `"message_id"`, how many times each of the client's messages reached the provider.
+    /// Messages without that parameter are not counted.
+    pub fn messages_per_callback_param(&self, name: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for message in self.shared.store.messages() {
+            if let Some(value) = message.status_callback_param(name) {
+                *counts.entry(value).or_default() += 1;
+            }
+        }
+        counts
+    }
+
     /// Every message created (accepted with 201 or CreatedThenServerError/Slow), in creation order.
     pub fn messages(&self) -> Vec<Message> {
         self.shared.store.messages()
@@ -132,9 +239,10 @@ impl FakeTwilio {
         self.shared.create_requests.load(Ordering::SeqCst)
     }
 
-    /// Manual mode: post every queued status callback now (respecting reorder_and_duplicate);
-    /// returns the HTTP status each post got (0 when the callback URL could not be reached), one
-    /// per post. Queued status changes of messages without a StatusCallback are applied silently.
+    /// Manual mode: apply every queued status change now and post its callback (subject to
+    /// reorder_and_duplicate and the callback fault rates); returns the HTTP status each post got
+    /// (0 when the callback URL could not be reached), one per post. Status changes of messages
+    /// without a StatusCallback, or whose callback is dropped, are applied silently.
     pub async fn deliver_callbacks(&self) -> Vec<u16> {
         callbacks::deliver_manual(&self.shared).await
     }

@@ -21,6 +21,16 @@ pub struct Message {
     pub date_created_ms: i64,
 }
 
+impl Message {
+    /// A query parameter of the `StatusCallback` URL the client gave, e.g. its own message id.
+    pub fn status_callback_param(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(self.status_callback.as_deref()?).ok()?;
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
 /// A stored message plus the resource fields tests don't need to see.
 #[derive(Debug)]
 pub(crate) struct Record {

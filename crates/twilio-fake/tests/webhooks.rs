@@ -9,18 +9,7 @@ use twilio_fake::{CallbackMode, Config, FakeTwilio, Inbound};
 /// points at the receiver; returns its SID.
 async fn send(fake: &FakeTwilio, receiver: &Receiver, to: &str) -> String {
     let callback = format!("{}/twilio/status?tenant=a&b=2", receiver.base);
-    let answer = create(
-        fake,
-        &[
-            ("To", to),
-            ("From", FROM),
-            ("Body", "hi"),
-            ("StatusCallback", &callback),
-        ],
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.json);
-    answer.json["sid"].as_str().unwrap().to_string()
+    send_to(fake, &callback, to).await
 }
 
 fn statuses(received: &[Received]) -> Vec<String> {

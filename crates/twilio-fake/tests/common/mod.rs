@@ -119,7 +119,7 @@ impl Received {
     }
 }
 
-/// A loopback webhook receiver that records every request and answers 204.
+/// A loopback webhook receiver that records every request and answers 204 (or a chosen status).
 pub struct Receiver {
     pub base: String,
     got: Arc<Mutex<Vec<Received>>>,
@@ -127,6 +127,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        Self::answering(StatusCode::NO_CONTENT).await
+    }
+
+    /// A receiver whose every answer has this status (e.g. a client that is failing).
+    pub async fn answering(status: StatusCode) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -141,7 +146,7 @@ impl Receiver {
                     headers,
                     params,
                 });
-                StatusCode::NO_CONTENT
+                status
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -163,4 +168,31 @@ impl Receiver {
         }
         panic!("only {} of {n} webhooks arrived", self.received().len());
     }
+}
+
+/// Creates a message whose status callback URL points at `callback`; returns its SID.
+pub async fn send_to(fake: &FakeTwilio, callback: &str, to: &str) -> String {
+    let answer = create(
+        fake,
+        &[
+            ("To", to),
+            ("From", FROM),
+            ("Body", "hi"),
+            ("StatusCallback", callback),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.json);
+    answer.json["sid"].as_str().unwrap().to_string()
+}
+
+/// The message's current status as `GET …/Messages/{sid}.json` tells it.
+pub async fn fetched_status(fake: &FakeTwilio, sid: &str) -> String {
+    let path = format!(
+        "/2010-04-01/Accounts/{}/Messages/{sid}.json",
+        fake.account_sid()
+    );
+    let answer = get(fake, &path).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    answer.json["status"].as_str().unwrap().to_string()
 }

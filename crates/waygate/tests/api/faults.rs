@@ -13,7 +13,6 @@ use twilio_fake::{
     ReadFaultRates,
 };
 
-use crate::helpers::*;
 use crate::twilio::setup_with;
 
 const SENDS: usize = 100;
@@ -95,7 +94,11 @@ async fn every_message_ends_right_under_provider_and_network_faults() {
         unsettled.clear();
         for &(n, id) in &replies {
             let msg = s.message(&json!(id)).await;
-            let want = if n.is_multiple_of(10) { "undelivered" } else { "read" };
+            let want = if n.is_multiple_of(10) {
+                "undelivered"
+            } else {
+                "read"
+            };
             if msg["status"] != want {
                 unsettled.push((n, msg["status"].clone()));
             }
@@ -119,7 +122,11 @@ async fn every_message_ends_right_under_provider_and_network_faults() {
             "seed {seed}: send {n} (message {id}) at Twilio"
         );
     }
-    assert_eq!(s.fake.messages().len(), SENDS, "seed {seed}: nothing extra at Twilio");
+    assert_eq!(
+        s.fake.messages().len(),
+        SENDS,
+        "seed {seed}: nothing extra at Twilio"
+    );
     let delivered = SENDS - SENDS / 10;
     let expected = before - 0.02 * delivered as f64;
     let balance = s.app.balance(&s.t).await;

@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod bad_input;
 mod errors;
+mod faults;
 mod isolation;
 mod ledger;
 mod logs;
