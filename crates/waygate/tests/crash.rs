@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{call, seed, Server, Tenant, CREDIT_UNITS};
+use common::{get_message, seed, Server, Tenant, CREDIT_UNITS};
 
 /// The simulator's price of the seeded utility template to +1.
 const PRICE_MICROS: i64 = 20_000;
@@ -96,14 +96,7 @@ async fn answered_sends_survive_sigkill_and_are_charged_once() {
         server = Server::start(dir.path());
         server.ready(&http).await;
         for id in &acked_total {
-            let (status, message) = call(
-                &http,
-                reqwest::Method::GET,
-                format!("{}/api/user/whatsapp/messages/{id}", server.base),
-                &tenant.key,
-                None,
-            )
-            .await;
+            let (status, message) = get_message(&http, &server.base, &tenant.key, *id).await;
             assert_eq!(status, 200, "answered send {id} lost in round {round}");
             assert_eq!(message["price"], json!(0.02));
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use twilio_fake::{CallbackMode, Config as FakeConfig, FakeTwilio};
 
-use common::{call, database, seed, Server, Tenant, ADMIN};
+use common::{admin_post, database, get_message, seed, Server, Tenant};
 
 const CONTENT_SID: &str = "HX0123456789abcdef0123456789abcdef";
 const ROUNDS: usize = 10;
@@ -49,23 +49,18 @@ fn start(dir: &std::path::Path, addr: std::net::SocketAddr, fake: &FakeTwilio) -
 
 /// The seeded tenant, sending through a Twilio sender instead.
 async fn on_twilio(http: &reqwest::Client, base: &str, mut t: Tenant) -> Tenant {
-    let post = |path: String, body: Value| {
-        call(
-            http,
-            reqwest::Method::POST,
-            format!("{base}{path}"),
-            ADMIN,
-            Some(body),
-        )
-    };
-    let (_, sender) = post(
-        format!("/api/admin/users/{}/senders", t.user_id),
+    let (_, sender) = admin_post(
+        http,
+        base,
+        &format!("/api/admin/users/{}/senders", t.user_id),
         json!({"phone_number": "+14155550199", "display_name": "Acme", "provider": "twilio"}),
     )
     .await;
     t.sender_id = sender["id"].as_i64().unwrap();
-    let (_, template) = post(
-        format!("/api/admin/senders/{}/templates", t.sender_id),
+    let (_, template) = admin_post(
+        http,
+        base,
+        &format!("/api/admin/senders/{}/templates", t.sender_id),
         json!({"name": "code", "language": "en", "category": "utility", "provider_ref": CONTENT_SID,
                "body_text": "Hello {{1}}, your code is {{2}}.", "variables": ["name", "code"]}),
     )
@@ -210,15 +205,7 @@ async fn sigkill_under_twilio_sends_loses_nothing_and_doubles_nothing() {
     while Instant::now() < deadline {
         last_pending.clear();
         for (&n, &id) in &acked {
-            let msg: Value = http
-                .get(format!("{}/api/user/whatsapp/messages/{id}", server.base))
-                .bearer_auth(&tenant.key)
-                .send()
-                .await
-                .expect("get message")
-                .json()
-                .await
-                .expect("message");
+            let (_, msg) = get_message(&http, &server.base, &tenant.key, id).await;
             let want = if n.is_multiple_of(10) {
                 "undelivered"
             } else {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use common::{call, seed, Server, Tenant};
+use common::{call, get_message, seed, Server, Tenant};
 
 const DRAIN_MS: u64 = 2_000;
 /// How long after the drain bound the process may take to flush and exit.
@@ -166,14 +166,7 @@ async fn sigterm_under_load_answers_what_it_recorded_and_exits_cleanly() {
         match (attempt.answered, recorded.get(&attempt.key)) {
             (Some(id), recorded_id) => {
                 assert_eq!(recorded_id, Some(&id), "key {} answered {id}", attempt.key);
-                let (status, _) = call(
-                    &http,
-                    reqwest::Method::GET,
-                    format!("{}/api/user/whatsapp/messages/{id}", server.base),
-                    &tenant.key,
-                    None,
-                )
-                .await;
+                let (status, _) = get_message(&http, &server.base, &tenant.key, id).await;
                 assert_eq!(status, 200, "answered send {id} lost");
             }
             (None, Some(&id)) => {

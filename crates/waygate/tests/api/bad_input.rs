@@ -83,20 +83,25 @@ async fn null_webhook_events_are_a_validation_error() {
     expect_invalid(&reply, "events");
 }
 
+/// A credit whose amount is written as given (JSON numbers beyond f64's exact range).
+fn raw_credit(app: &TestApp, t: &Tenant, amount: &str, reference: &str) -> reqwest::RequestBuilder {
+    app.http
+        .post(format!(
+            "{}/api/admin/users/{}/credits",
+            app.base, t.user_id
+        ))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"amount": {amount}, "reference": "{reference}"}}"#
+        ))
+}
+
 #[tokio::test]
 async fn a_credit_that_would_overflow_the_balance_is_refused_and_the_balance_stays_whole() {
     let app = spawn_app().await;
     let t = app.tenant_with_balance(0.0).await;
-    let path = format!("/api/admin/users/{}/credits", t.user_id);
-    let credit = |amount: &str, reference: &str| {
-        app.http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(format!(
-                r#"{{"amount": {amount}, "reference": "{reference}"}}"#
-            ))
-    };
+    let credit = |amount: &str, reference: &str| raw_credit(&app, &t, amount, reference);
     // 0.775807 short of the largest balance there is (i64::MAX micro-units).
     assert_eq!(answer(credit("9223372036854", "a")).await.status, 201);
     expect_invalid(&answer(credit("1", "b")).await, "amount");
@@ -114,16 +119,7 @@ async fn a_credit_that_would_overflow_the_balance_is_refused_and_the_balance_sta
 async fn a_refund_that_would_overflow_the_balance_leaves_it_whole() {
     let app = spawn_app().await;
     let t = app.tenant_with_balance(0.0).await;
-    let path = format!("/api/admin/users/{}/credits", t.user_id);
-    let credit = |amount: &str, reference: &str| {
-        app.http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(ADMIN)
-            .header("content-type", "application/json")
-            .body(format!(
-                r#"{{"amount": {amount}, "reference": "{reference}"}}"#
-            ))
-    };
+    let credit = |amount: &str, reference: &str| raw_credit(&app, &t, amount, reference);
     assert_eq!(answer(credit("9223372036854", "a")).await.status, 201);
     assert_eq!(answer(credit("0.775807", "b")).await.status, 201);
     // The simulator reports a number ending in 0000 undelivered, which refunds its charge;

@@ -288,6 +288,13 @@ impl TestApp {
         }
     }
 
+    /// The Message `id` as its tenant reads it.
+    pub async fn message(&self, t: &Tenant, id: &Value) -> Value {
+        self.get(&format!("/api/user/whatsapp/messages/{id}"), &t.key)
+            .await
+            .body
+    }
+
     pub async fn balance(&self, t: &Tenant) -> f64 {
         self.get("/api/user/me", &t.key).await.body["total_balance"]
             .as_f64()

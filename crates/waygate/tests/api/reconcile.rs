@@ -157,16 +157,7 @@ async fn a_message_twilio_does_not_know_is_marked_for_an_operator() {
         .expect("another fake in its place");
     app.advance(Duration::from_secs(61));
     app.run_jobs().await;
-    let msg = app
-        .get(
-            &format!(
-                "/api/user/whatsapp/messages/{}",
-                reply.body["whatsapp_message_id"]
-            ),
-            &t.key,
-        )
-        .await
-        .body;
+    let msg = app.message(&t, &reply.body["whatsapp_message_id"]).await;
     assert_eq!(msg["status"], "queued");
     let reason = msg["status_unknown"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("does not know"), "{msg}");
@@ -199,16 +190,7 @@ async fn a_reconciliation_that_keeps_failing_is_set_aside_where_an_operator_sees
     assert_eq!(jobs[0]["message_id"], reply.body["whatsapp_message_id"]);
     let why = jobs[0]["last_error"].as_str().unwrap_or_default();
     assert!(why.contains("failed 3 times"), "{why}");
-    let msg = app
-        .get(
-            &format!(
-                "/api/user/whatsapp/messages/{}",
-                reply.body["whatsapp_message_id"]
-            ),
-            &t.key,
-        )
-        .await
-        .body;
+    let msg = app.message(&t, &reply.body["whatsapp_message_id"]).await;
     assert_eq!(msg["status"], "pending");
     assert!(msg["status_unknown"]["reason"]
         .as_str()

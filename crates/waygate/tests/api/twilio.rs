@@ -81,10 +81,7 @@ async fn setup() -> Setup {
 
 impl Setup {
     pub async fn message(&self, id: &Value) -> Value {
-        self.app
-            .get(&format!("/api/user/whatsapp/messages/{id}"), &self.t.key)
-            .await
-            .body
+        self.app.message(&self.t, id).await
     }
 
     fn statuses(msg: &Value) -> Vec<String> {
@@ -534,16 +531,7 @@ async fn a_restart_in_the_middle_of_a_retry_schedule_loses_nothing() {
     app.run_jobs().await;
     assert_eq!(fake.messages().len(), 1);
     assert_eq!(fake.create_requests(), 2);
-    let msg = app
-        .get(
-            &format!(
-                "/api/user/whatsapp/messages/{}",
-                reply.body["whatsapp_message_id"]
-            ),
-            &t.key,
-        )
-        .await
-        .body;
+    let msg = app.message(&t, &reply.body["whatsapp_message_id"]).await;
     assert_eq!(msg["message_sid"], fake.messages()[0].sid.as_str());
 }
 

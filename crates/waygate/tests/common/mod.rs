@@ -132,6 +132,35 @@ pub async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET /api/user/whatsapp/messages/{id}` as the tenant holding `key`.
+pub async fn get_message(http: &reqwest::Client, base: &str, key: &str, id: i64) -> (u16, Value) {
+    call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/api/user/whatsapp/messages/{id}"),
+        key,
+        None,
+    )
+    .await
+}
+
+/// An admin `POST` of `body` to `path`.
+pub async fn admin_post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}{path}"),
+        ADMIN,
+        Some(body),
+    )
+    .await
+}
+
 pub struct Tenant {
     pub user_id: i64,
     pub key: String,
@@ -149,39 +178,40 @@ impl Tenant {
 
 /// One tenant with a simulator sender, an approved utility template and `CREDIT_UNITS`.
 pub async fn seed(http: &reqwest::Client, base: &str) -> Tenant {
-    let post = |path: &str, body: Value| {
-        call(
-            http,
-            reqwest::Method::POST,
-            format!("{base}{path}"),
-            ADMIN,
-            Some(body),
-        )
-    };
-    let (_, user) = post(
+    let (_, user) = admin_post(
+        http,
+        base,
         "/api/admin/users",
         json!({"name": "Acme", "email": "ops@acme.test"}),
     )
     .await;
     let user_id = user["id"].as_i64().unwrap();
-    let (_, key) = post(
+    let (_, key) = admin_post(
+        http,
+        base,
         &format!("/api/admin/users/{user_id}/api-keys"),
         json!({"name": "k"}),
     )
     .await;
-    let (_, sender) = post(
+    let (_, sender) = admin_post(
+        http,
+        base,
         &format!("/api/admin/users/{user_id}/senders"),
         json!({"phone_number": "+14155550100", "display_name": "Acme"}),
     )
     .await;
     let sender_id = sender["id"].as_i64().unwrap();
-    let (_, template) = post(
+    let (_, template) = admin_post(
+        http,
+        base,
         &format!("/api/admin/senders/{sender_id}/templates"),
         json!({"name": "code", "language": "en", "category": "utility",
                "body_text": "Hello {{1}}, your code is {{2}}.", "variables": ["name", "code"]}),
     )
     .await;
-    let (status, _) = post(
+    let (status, _) = admin_post(
+        http,
+        base,
         &format!("/api/admin/users/{user_id}/credits"),
         json!({"amount": CREDIT_UNITS, "reference": "seed"}),
     )

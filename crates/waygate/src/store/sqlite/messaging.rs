@@ -682,7 +682,13 @@ fn advance(
                     reference: None,
                     at: change.at,
                 };
-                tenants::post_entry(&w.statements, &entry)?;
+                if !tenants::post_entry(&w.statements, &entry)? {
+                    tracing::error!(
+                        message_id,
+                        user_id,
+                        "refund not posted: the balance would overflow"
+                    );
+                }
             }
         }
         webhooks::enqueue_event(
