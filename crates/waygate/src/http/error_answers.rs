@@ -1,13 +1,17 @@
 //! The error answers every operation of a kind gives, added to the generated document so that
-//! no handler's attribute can leave one out: 401 wherever a key or token is required (every
-//! operation that does not declare `security(())`), and 400, 413 and 422 wherever a JSON body
-//! is read (`body::json_object`).
+//! no handler's attribute can leave one out: 408 on every operation (`request_timeout_ms`),
+//! 401 wherever a key or token is required (every operation that does not declare
+//! `security(())`), and 400, 413 and 422 wherever a JSON body is read (`body::json_object`).
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
 /// Status, and what it means here.
+const ANY: [(&str, &str); 1] = [(
+    "408",
+    "REQUEST_TIMEOUT: the request was not received and answered within request_timeout_ms",
+)];
 const AUTHENTICATED: [(&str, &str); 1] = [(
     "401",
     "UNAUTHENTICATED: the key or token is missing, unknown or revoked",
@@ -35,6 +39,7 @@ pub fn add(doc: &mut OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            answer(operation, &ANY);
             if operation.security.as_deref() != Some(&public[..]) {
                 answer(operation, &AUTHENTICATED);
             }

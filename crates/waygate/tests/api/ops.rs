@@ -122,6 +122,7 @@ async fn openapi_declares_auth_and_the_error_answers_of_every_route() {
     let mut checked = 0;
     for (method, path, operation) in operations(&doc) {
         let route = format!("{method} {path}");
+        assert!(answers_with_envelope(&operation, "408"), "{route}: 408");
         if public.contains(&path.as_str()) || path.starts_with("/webhooks/") {
             assert_eq!(
                 operation["security"],
