@@ -38,6 +38,9 @@ pub struct Config {
     pub twilio_reconcile_after_ms: u64,
     pub job_lease_ms: u64,
     pub request_timeout_ms: u64,
+    pub template_pending_poll_s: u64,
+    pub template_sync_s: u64,
+    pub sender_sync_s: u64,
     pub reconcile_max_failures: u32,
     pub status_reconcile_after_ms: u64,
     pub status_reconcile_max_age_ms: u64,
@@ -119,9 +122,18 @@ impl Config {
             ("header_read_timeout_ms", config.header_read_timeout_ms),
             ("idle_timeout_ms", config.idle_timeout_ms),
             ("request_timeout_ms", config.request_timeout_ms),
+            ("template_pending_poll_s", config.template_pending_poll_s),
+            ("template_sync_s", config.template_sync_s),
+            ("sender_sync_s", config.sender_sync_s),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(key, "must be at least 1"));
+        }
+        if config.template_pending_poll_s > 60 {
+            return Err(invalid(
+                "template_pending_poll_s",
+                "must be at most 60: a pending template is looked at least every minute",
+            ));
         }
         if config.request_timeout_ms <= config.send_wait_ms {
             return Err(invalid(

@@ -135,17 +135,21 @@ impl App {
         let limits = http::server::Limits::from_config(&services.config);
         let runner = run_jobs.then(|| tokio::spawn(self.worker.clone().run(stop.clone())));
         tokio::spawn(services.clone().watch_directory(stop.clone()));
+        let catalog =
+            run_jobs.then(|| tokio::spawn(services.clone().run_catalog_sync(stop.clone())));
         let router = http::router(self.state);
         let deadline = http::server::serve(listener, router, limits, stop.clone()).await;
         stop.cancel();
-        if let Some(mut runner) = runner {
-            if tokio::time::timeout_at(deadline, &mut runner)
-                .await
-                .is_err()
-            {
-                // Its leased jobs run again once their lease ends.
-                runner.abort();
-                tracing::warn!("drain deadline passed: stopped the job runner mid-batch");
+        // What they had claimed runs again once its lease ends.
+        for (task, what) in [
+            (runner, "the job runner"),
+            (catalog, "template and sender syncing"),
+        ] {
+            if let Some(mut task) = task {
+                if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                    task.abort();
+                    tracing::warn!("drain deadline passed: stopped {what} mid-batch");
+                }
             }
         }
         services.store.flush().await?;

@@ -78,7 +78,10 @@ pub struct Sender {
     pub quality_rating: QualityRating,
     pub messaging_limit: Option<i64>,
     pub provider: ProviderKind,
+    /// Twilio's `XE…` sender sid, or Meta's phone number id.
     pub provider_ref: Option<String>,
+    /// Meta: the WhatsApp Business Account the number and its templates belong to.
+    pub waba_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +93,7 @@ pub struct NewSender {
     pub messaging_limit: Option<i64>,
     pub provider: ProviderKind,
     pub provider_ref: Option<String>,
+    pub waba_id: Option<String>,
 }
 
 /// Fields an operator may change; `None` leaves a field as it is.
@@ -113,6 +117,30 @@ pub struct Template {
     pub body: TemplateBody,
     pub variables: Vec<String>,
     pub provider_ref: Option<String>,
+    /// Example values, one per placeholder, that WhatsApp reviews the template with.
+    pub samples: Vec<String>,
+    pub header_text: Option<String>,
+    pub footer_text: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What WhatsApp's review says of a template, as its provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub status: TemplateStatus,
+    pub rejection_reason: Option<String>,
+}
+
+/// What a provider says of a sender now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderReport {
+    pub status: SenderStatus,
+    /// `None` keeps the last known rating (the provider does not know one now).
+    pub quality_rating: Option<QualityRating>,
+    /// `None` is unlimited.
+    pub messaging_limit: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +152,12 @@ pub struct NewTemplate {
     pub body: TemplateBody,
     pub variables: Vec<String>,
     pub provider_ref: Option<String>,
+    pub samples: Vec<String>,
+    pub header_text: Option<String>,
+    pub footer_text: Option<String>,
+    pub rejection_reason: Option<String>,
+    /// When to first read its status from the provider; `None`: never (nothing to read).
+    pub sync_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -188,6 +222,18 @@ pub struct StatusUnknown {
     pub since: i64,
     pub reason: String,
 }
+
+/// The events a webhook may subscribe to (API.md §7, §11).
+pub const MESSAGE_STATUS: &str = "message.status";
+pub const MESSAGE_RECEIVED: &str = "message.received";
+pub const TEMPLATE_STATUS: &str = "template.status";
+pub const SENDER_STATUS: &str = "sender.status";
+pub const EVENT_TYPES: [&str; 4] = [
+    MESSAGE_STATUS,
+    MESSAGE_RECEIVED,
+    TEMPLATE_STATUS,
+    SENDER_STATUS,
+];
 
 #[derive(Debug, Clone)]
 pub struct Webhook {

@@ -63,6 +63,7 @@ pub struct AdminSenderView {
     pub sender: SenderView,
     pub provider: ProviderKind,
     pub provider_ref: Option<String>,
+    pub waba_id: Option<String>,
 }
 
 impl From<&Sender> for AdminSenderView {
@@ -71,6 +72,7 @@ impl From<&Sender> for AdminSenderView {
             sender: SenderView::from(s),
             provider: s.provider,
             provider_ref: s.provider_ref.clone(),
+            waba_id: s.waba_id.clone(),
         }
     }
 }
@@ -86,6 +88,16 @@ pub struct TemplateView {
     pub body_text: String,
     pub variables: Vec<String>,
     pub has_variables: bool,
+    /// Why review rejected it (e.g. `INVALID_FORMAT`), or null.
+    pub rejection_reason: Option<String>,
+    /// Example values WhatsApp reviews it with, one per placeholder.
+    pub samples: Vec<String>,
+    pub header_text: Option<String>,
+    pub footer_text: Option<String>,
+    /// The provider's template id (Twilio `HX…`, Meta's template id), or null.
+    pub provider_ref: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 impl From<&Template> for TemplateView {
@@ -99,6 +111,13 @@ impl From<&Template> for TemplateView {
             body_text: t.body.as_str().to_string(),
             variables: t.variables.clone(),
             has_variables: !t.variables.is_empty(),
+            rejection_reason: t.rejection_reason.clone(),
+            samples: t.samples.clone(),
+            header_text: t.header_text.clone(),
+            footer_text: t.footer_text.clone(),
+            provider_ref: t.provider_ref.clone(),
+            created_at: time(t.created_at),
+            updated_at: time(t.updated_at),
         }
     }
 }

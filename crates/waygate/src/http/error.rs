@@ -156,6 +156,11 @@ fn parts(err: &ApiError) -> (StatusCode, String, String, Map<String, Value>) {
                 };
                 (StatusCode::UNPROCESSABLE_ENTITY, format!("{family}_{code}"), message.clone())
             }
+            S::ProviderUnavailable { reason, .. } => simple(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_UNAVAILABLE",
+                &format!("The provider could not be reached; nothing was kept. Try again. ({reason})"),
+            ),
             S::NotFound => simple(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found."),
             S::Conflict(what) => {
                 extra.insert("errors".into(), json!(FieldErrors::single("name", *what)));

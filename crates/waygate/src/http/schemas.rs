@@ -164,6 +164,8 @@ pub struct NewSenderBody {
     provider: Option<ProviderKind>,
     /// The provider's sender id (Twilio `XE…`, Meta phone number id).
     provider_ref: Option<String>,
+    /// Meta: the WhatsApp Business Account id.
+    waba_id: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -2,6 +2,7 @@
 //! id and initial status, a permanent rejection, a failure that is safe to retry, or a
 //! failure whose outcome is unknown (the request may have reached the provider).
 
+pub mod catalog;
 mod simulator;
 pub mod twilio;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
+pub use catalog::Catalog;
 pub use simulator::Simulator;
 pub use twilio::Twilio;
 
@@ -99,6 +101,20 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// Where a sender of this kind's templates are reviewed and its status is read.
+    pub fn catalog_for(&self, kind: ProviderKind) -> Result<&dyn Catalog, ProviderError> {
+        match kind {
+            ProviderKind::Simulator => Ok(&self.simulator),
+            other => Err(ProviderError::Retryable {
+                reason: format!(
+                    "templates and senders at {} are not available in this build yet",
+                    other.as_str()
+                ),
+                retry_after: None,
+            }),
+        }
+    }
+
     pub fn for_kind(&self, kind: ProviderKind) -> Result<&dyn Provider, ProviderError> {
         let not_available = |what: &str| ProviderError::Retryable {
             reason: what.to_string(),

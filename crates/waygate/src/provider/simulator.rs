@@ -6,9 +6,15 @@
 use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
+use super::catalog::{Catalog, Submitted};
 use super::{Accepted, Found, Provider, ProviderError};
 use crate::clock::Clock;
+use crate::model::{Review, Sender, SenderReport, Template, TemplateStatus};
 use crate::store::{Outgoing, ScheduledStatus};
+
+/// Templates whose name starts with this are rejected by the simulator's review.
+pub const REJECTED_PREFIX: &str = "reject_";
+pub const REJECTION_REASON: &str = "INVALID_FORMAT";
 
 /// Twilio's "Unreachable destination handset".
 pub const UNREACHABLE_CODE: i64 = 30003;
@@ -69,6 +75,51 @@ impl Provider for Simulator {
         _since_ms: i64,
     ) -> Result<Vec<Found>, ProviderError> {
         Ok(Vec::new())
+    }
+}
+
+/// The simulator's review: a template is approved `step_ms` after it was created, or rejected
+/// with `INVALID_FORMAT` if its name starts with `reject_`, so that the whole lifecycle can be
+/// tried without a provider account. Its senders are as the operator set them.
+#[async_trait]
+impl Catalog for Simulator {
+    async fn submit(&self, _: &Sender, _: &Template) -> Result<Submitted, ProviderError> {
+        Ok(Submitted {
+            provider_ref: None,
+            review: Review {
+                status: TemplateStatus::Pending,
+                rejection_reason: None,
+            },
+        })
+    }
+
+    async fn review(&self, _: &Sender, template: &Template) -> Result<Review, ProviderError> {
+        let decided = self.clock.now_ms() - template.created_at >= self.step_ms;
+        // Only a pending template is reviewed; what an operator made of one since stands.
+        if template.status != TemplateStatus::Pending || !decided {
+            return Ok(Review {
+                status: template.status,
+                rejection_reason: template.rejection_reason.clone(),
+            });
+        }
+        Ok(match template.name.starts_with(REJECTED_PREFIX) {
+            true => Review {
+                status: TemplateStatus::Rejected,
+                rejection_reason: Some(REJECTION_REASON.into()),
+            },
+            false => Review {
+                status: TemplateStatus::Approved,
+                rejection_reason: None,
+            },
+        })
+    }
+
+    async fn delete(&self, _: &Sender, _: &Template) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn sender(&self, _: &Sender) -> Result<Option<SenderReport>, ProviderError> {
+        Ok(None)
     }
 }
 

@@ -105,6 +105,7 @@ impl Services {
         let limit = limit_field(&mut f);
         let provider = f.opt_choice("provider", ProviderKind::parse, &ProviderKind::choices());
         let provider_ref = f.opt_string("provider_ref", 255);
+        let waba_id = f.opt_string("waba_id", 64);
         let phone = phone.and_then(|p| match E164::parse(&p) {
             Ok(e) => Some(e),
             Err(e) => {
@@ -121,6 +122,7 @@ impl Services {
             messaging_limit: limit.flatten(),
             provider: provider.unwrap_or(ProviderKind::Simulator),
             provider_ref,
+            waba_id,
         };
         self.store
             .create_sender(user_id, sender, self.clock.now_ms())
@@ -185,17 +187,24 @@ impl Services {
             });
         let (name, language, category, body, names) =
             f.finish_with((name, language, category, parsed, names))?;
+        let status = status.unwrap_or(TemplateStatus::Approved);
+        let now = self.clock.now_ms();
         let template = NewTemplate {
             name,
             language,
             category,
-            status: status.unwrap_or(TemplateStatus::Approved),
+            status,
             body,
             variables: names,
             provider_ref,
+            samples: Vec::new(),
+            header_text: None,
+            footer_text: None,
+            rejection_reason: None,
+            sync_at: Some(self.next_template_sync(status, now)),
         };
         self.store
-            .create_template(sender_id, template, self.clock.now_ms())
+            .create_template(sender_id, template, now)
             .await?
             .ok_or(ServiceError::NotFound)
     }

@@ -173,6 +173,7 @@ mod tests {
             messaging_limit: None,
             provider: ProviderKind::Simulator,
             provider_ref: None,
+            waba_id: None,
         }
     }
 }

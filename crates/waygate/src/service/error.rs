@@ -4,6 +4,7 @@ use waygate_core::validation::FieldErrors;
 use waygate_core::window::SessionStatus;
 
 use crate::model::{ProviderKind, SenderStatus, TemplateStatus};
+use crate::provider::ProviderError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,13 @@ pub enum ServiceError {
         code: i64,
         message: String,
     },
+    /// The provider could not be asked, or did not answer (a template submission, a
+    /// status reading): nothing was kept, the caller may try again.
+    #[error("provider unavailable: {reason}")]
+    ProviderUnavailable {
+        provider: ProviderKind,
+        reason: String,
+    },
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -59,6 +67,20 @@ impl From<StoreError> for ServiceError {
 }
 
 impl ServiceError {
+    /// A provider's refusal (the caller's request is wrong for it) or its unavailability.
+    pub fn from_provider(provider: ProviderKind, e: ProviderError) -> ServiceError {
+        match e {
+            ProviderError::Rejected { code, message } => ServiceError::ProviderRejected {
+                provider,
+                code,
+                message,
+            },
+            ProviderError::Retryable { reason, .. } | ProviderError::Unknown { reason } => {
+                ServiceError::ProviderUnavailable { provider, reason }
+            }
+        }
+    }
+
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -75,6 +97,7 @@ impl ServiceError {
             ServiceError::InsufficientBalance => "insufficient_balance",
             ServiceError::IdempotencyKeyReused => "idempotency_key_reused",
             ServiceError::ProviderRejected { .. } => "provider_rejected",
+            ServiceError::ProviderUnavailable { .. } => "provider_unavailable",
             ServiceError::NotFound => "not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Store(_) => "internal_error",

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod catalog;
 pub mod error;
 pub mod phone_memo;
 pub mod provider_webhooks;

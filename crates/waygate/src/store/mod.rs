@@ -338,6 +338,41 @@ pub trait Store: Send + Sync + 'static {
         status: Option<TemplateStatus>,
     ) -> StoreResult<Vec<Template>>;
 
+    /// Deletes a template; false when there is none. Its sent messages keep its id.
+    async fn delete_template(&self, id: i64) -> StoreResult<bool>;
+    /// Claims for `lease_ms` the templates whose status is due to be read from the provider.
+    async fn claim_template_syncs(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Template>>;
+    /// Applies what review says and schedules the next reading (`None`: no more); the
+    /// template when it changed, its `template.status` event queued with the change.
+    async fn record_review(
+        &self,
+        template_id: i64,
+        review: Review,
+        next_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Option<Template>>;
+    /// Claims for `lease_ms` the senders whose status is due to be read from the provider.
+    async fn claim_sender_syncs(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Sender>>;
+    /// Applies what the provider says of a sender and schedules the next reading; the sender
+    /// when it changed, its `sender.status` event queued with the change.
+    async fn record_sender_report(
+        &self,
+        sender_id: i64,
+        report: SenderReport,
+        next_at: i64,
+        now: i64,
+    ) -> StoreResult<Option<Sender>>;
+
     /// Credits once per (user, reference); `None` when the user does not exist.
     async fn credit(
         &self,

@@ -88,7 +88,7 @@ async fn every_message_ends_right_under_provider_and_network_faults() {
     // callbacks arrive in real time, until every message is final or the budget is spent.
     let mut unsettled = Vec::new();
     for _ in 0..300 {
-        s.app.advance(Duration::from_secs(5));
+        s.app.advance(Duration::from_secs(30));
         s.app.run_jobs().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         unsettled.clear();

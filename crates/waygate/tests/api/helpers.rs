@@ -19,6 +19,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Clock,
     pub worker: Arc<Worker>,
+    pub services: Arc<waygate::service::Services>,
     stop: CancellationToken,
     dir: Option<tempfile::TempDir>,
     overrides: String,
@@ -119,6 +120,7 @@ async fn start(
     let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
     let app = App::build(config, clock.clone()).expect("app builds");
     let worker = app.worker.clone();
+    let services = app.services().clone();
     let stop = CancellationToken::new();
     tokio::spawn(app.serve(listener, stop.clone(), false));
     TestApp {
@@ -126,6 +128,7 @@ async fn start(
         http: reqwest::Client::new(),
         clock,
         worker,
+        services,
         stop,
         dir: Some(dir),
         overrides: overrides.to_string(),
@@ -240,7 +243,12 @@ impl TestApp {
     /// Runs due jobs until none is due now.
     pub async fn run_jobs(&self) {
         for _ in 0..100 {
-            if self.worker.run_due().await.expect("jobs run") == 0 {
+            let read = self
+                .services
+                .sync_due_catalog()
+                .await
+                .expect("catalog syncs");
+            if read + self.worker.run_due().await.expect("jobs run") == 0 {
                 return;
             }
         }

@@ -17,7 +17,7 @@ use crate::model::Webhook;
 use crate::secrets::new_webhook_secret;
 use crate::service::ServiceError;
 
-const EVENTS: [&str; 2] = ["message.status", "message.received"];
+use crate::model::EVENT_TYPES as EVENTS;
 /// How long the secret before a rotation keeps signing.
 const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
 

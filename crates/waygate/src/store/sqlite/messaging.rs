@@ -13,6 +13,7 @@ use super::status_checks;
 use super::{jobs, tenants, webhooks, WriterState};
 use crate::model::*;
 use crate::store::*;
+use crate::views::MessageView;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -170,7 +171,7 @@ pub fn record_send(
                 s.user_id,
                 webhooks::MESSAGE_STATUS,
                 s.now,
-                message,
+                || message().map(|m| MessageView::from(&m)),
             )?;
             None
         }
@@ -699,6 +700,7 @@ fn advance(
             change.at,
             || {
                 get_message(c, message_id)?
+                    .map(|m| MessageView::from(&m))
                     .ok_or_else(|| StoreError::Corrupt(format!("message {message_id} vanished")))
             },
         )?;
@@ -786,7 +788,7 @@ pub fn record_inbound(
         sender.user_id,
         webhooks::MESSAGE_RECEIVED,
         i.at,
-        || Ok(message.clone()),
+        || Ok(MessageView::from(&message)),
     )?;
     Ok(Some(message))
 }

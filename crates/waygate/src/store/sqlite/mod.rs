@@ -9,6 +9,7 @@
 //! then use a pool of connections on the blocking thread pool (WAL lets them run beside the
 //! writer).
 
+mod catalog_sync;
 mod jobs;
 mod journal;
 mod journaled;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_journal_state.sql"),
     include_str!("migrations/010_status_steps_in_place.sql"),
     include_str!("migrations/011_attempts_and_status_checks.sql"),
+    include_str!("migrations/012_template_lifecycle.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -685,6 +687,57 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Template>> {
         self.write(move |c| tenants::update_template(c, id, &patch))
             .await
+    }
+
+    async fn delete_template(&self, id: i64) -> StoreResult<bool> {
+        self.write(move |c| catalog_sync::delete_template(c, id))
+            .await
+    }
+
+    async fn claim_template_syncs(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Template>> {
+        self.write(move |c| catalog_sync::claim_templates(c, now, lease_ms, limit))
+            .await
+    }
+
+    async fn record_review(
+        &self,
+        template_id: i64,
+        review: Review,
+        next_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Option<Template>> {
+        self.write_with(move |c, w| {
+            catalog_sync::apply_review(c, &w.subscriptions, template_id, &review, next_at, now)
+        })
+        .await
+    }
+
+    async fn claim_sender_syncs(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Sender>> {
+        self.write(move |c| catalog_sync::claim_senders(c, now, lease_ms, limit))
+            .await
+    }
+
+    async fn record_sender_report(
+        &self,
+        sender_id: i64,
+        report: SenderReport,
+        next_at: i64,
+        now: i64,
+    ) -> StoreResult<Option<Sender>> {
+        self.write_with(move |c, w| {
+            catalog_sync::apply_sender_report(c, &w.subscriptions, sender_id, &report, next_at, now)
+        })
+        .await
     }
 
     async fn get_template(&self, id: i64) -> StoreResult<Option<Template>> {

@@ -9,9 +9,11 @@ use crate::model::*;
 use crate::store::{StoreError, StoreResult};
 
 pub const SENDER_COLUMNS: &str =
-    "id, user_id, phone_number, display_name, status, quality_rating, messaging_limit, provider, provider_ref";
+    "id, user_id, phone_number, display_name, status, quality_rating, messaging_limit, provider, \
+     provider_ref, waba_id";
 pub const TEMPLATE_COLUMNS: &str =
-    "id, sender_id, name, language, category, status, body_text, variables, provider_ref";
+    "id, sender_id, name, language, category, status, body_text, variables, provider_ref, \
+     samples, header_text, footer_text, rejection_reason, created_at, updated_at";
 pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone, customer_name, \
      last_message_at, last_customer_message_at, last_template_at";
 /// Messages with their status, for `SELECT {MESSAGE_COLUMNS} FROM {MESSAGES}`.
@@ -62,6 +64,7 @@ pub fn sender(row: &Row<'_>) -> rusqlite::Result<Sender> {
         messaging_limit: row.get(6)?,
         provider: parsed(row, 7, "provider", ProviderKind::parse)?,
         provider_ref: row.get(8)?,
+        waba_id: row.get(9)?,
     })
 }
 
@@ -78,6 +81,12 @@ pub fn template(row: &Row<'_>) -> rusqlite::Result<Template> {
         })?,
         variables: json(row, 7)?,
         provider_ref: row.get(8)?,
+        samples: json(row, 9)?,
+        header_text: row.get(10)?,
+        footer_text: row.get(11)?,
+        rejection_reason: row.get(12)?,
+        created_at: row.get(13)?,
+        updated_at: row.get(14)?,
     })
 }
 

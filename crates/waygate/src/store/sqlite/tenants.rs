@@ -93,7 +93,8 @@ pub fn create_sender(
     }
     c.prepare_cached(
         "INSERT INTO senders (user_id, phone_number, display_name, status, quality_rating, \
-         messaging_limit, provider, provider_ref, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         messaging_limit, provider, provider_ref, created_at, waba_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         user_id,
@@ -104,9 +105,12 @@ pub fn create_sender(
         s.messaging_limit,
         s.provider.as_str(),
         s.provider_ref,
-        now
+        now,
+        s.waba_id
     ])?;
-    get_sender(c, c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    super::catalog_sync::schedule_sender(c, id, now)?;
+    get_sender(c, id)
 }
 
 pub fn update_sender(c: &Connection, id: i64, p: &SenderPatch) -> StoreResult<Option<Sender>> {
@@ -175,10 +179,12 @@ pub fn create_template(
         return Ok(None);
     }
     let variables = serde_json::to_string(&t.variables).unwrap_or_else(|_| "[]".into());
+    let samples = serde_json::to_string(&t.samples).unwrap_or_else(|_| "[]".into());
     let inserted = c
         .prepare_cached(
             "INSERT INTO templates (sender_id, name, language, category, status, body_text, variables, \
-             provider_ref, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             provider_ref, samples, header_text, footer_text, rejection_reason, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
              ON CONFLICT (sender_id, name, language) DO NOTHING",
         )?
         .execute(params![
@@ -190,6 +196,10 @@ pub fn create_template(
             t.body.as_str(),
             variables,
             t.provider_ref,
+            samples,
+            t.header_text,
+            t.footer_text,
+            t.rejection_reason,
             now
         ])?;
     if inserted == 0 {
@@ -197,7 +207,11 @@ pub fn create_template(
             "a template with this name and language already exists for this sender",
         ));
     }
-    get_template(c, c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    if let Some(at) = t.sync_at {
+        super::catalog_sync::schedule_template(c, id, at)?;
+    }
+    get_template(c, id)
 }
 
 pub fn update_template(

@@ -9,12 +9,10 @@ use waygate_core::time::{from_millis, rfc3339};
 
 use super::jobs;
 use super::rows::{self, all, one, WEBHOOK_COLUMNS};
-use crate::model::{Message, Webhook};
+use crate::model::Webhook;
 use crate::store::StoreResult;
-use crate::views::MessageView;
 
-pub const MESSAGE_STATUS: &str = "message.status";
-pub const MESSAGE_RECEIVED: &str = "message.received";
+pub use crate::model::{MESSAGE_RECEIVED, MESSAGE_STATUS, SENDER_STATUS, TEMPLATE_STATUS};
 
 /// The writer's copy of who subscribed to what, by user: every send and status change asks,
 /// and almost always the answer is nobody, so this saves a query per event. Subscriptions
@@ -153,27 +151,27 @@ pub fn rotate(c: &Connection, id: i64, secret: &str, old_valid_until: i64) -> St
 }
 
 /// Queues one delivery job per subscription of `user_id` that wants `event_type`, carrying
-/// the event body as it is now, so that every retry sends the same bytes. The message is
-/// loaded only when someone subscribed.
-pub fn enqueue_event(
+/// the event body as it is now, so that every retry sends the same bytes. The data (a
+/// Message, Template or Sender as the API shows it) is built only when someone subscribed.
+pub fn enqueue_event<D: serde::Serialize>(
     c: &Connection,
     subscriptions: &Subscriptions,
     user_id: i64,
     event_type: &str,
     at: i64,
-    message: impl FnOnce() -> StoreResult<Message>,
+    data: impl FnOnce() -> StoreResult<D>,
 ) -> StoreResult<()> {
     let targets = subscriptions.wanting(c, user_id, event_type)?;
     if targets.is_empty() {
         return Ok(());
     }
-    let message = message()?;
+    let data = data()?;
     let event_id = crate::secrets::event_id();
     let body = serde_json::json!({
         "id": event_id,
         "type": event_type,
         "timestamp": rfc3339(from_millis(at)),
-        "data": MessageView::from(&message),
+        "data": data,
     })
     .to_string();
     for webhook_id in targets {
