@@ -147,7 +147,10 @@ impl Services {
             display_name: f.opt_string("display_name", 255),
         };
         f.finish()?;
-        let updated = self.store.update_sender(id, patch).await?;
+        let updated = self
+            .store
+            .update_sender(id, patch, self.clock.now_ms())
+            .await?;
         self.cache.senders.forget(&id);
         updated.ok_or(ServiceError::NotFound)
     }
@@ -228,6 +231,7 @@ impl Services {
                     status,
                     provider_ref,
                 },
+                self.clock.now_ms(),
             )
             .await?;
         self.cache.templates.forget(&id);

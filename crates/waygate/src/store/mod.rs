@@ -309,7 +309,13 @@ pub trait Store: Send + Sync + 'static {
         sender: NewSender,
         now: i64,
     ) -> StoreResult<Option<Sender>>;
-    async fn update_sender(&self, id: i64, patch: SenderPatch) -> StoreResult<Option<Sender>>;
+    /// A change of status, quality rating or messaging limit queues its `sender.status` event.
+    async fn update_sender(
+        &self,
+        id: i64,
+        patch: SenderPatch,
+        now: i64,
+    ) -> StoreResult<Option<Sender>>;
     async fn get_sender(&self, id: i64) -> StoreResult<Option<Sender>>;
     /// The sender with this number on this provider (where inbound messages arrive).
     async fn sender_by_phone(
@@ -329,8 +335,13 @@ pub trait Store: Send + Sync + 'static {
         template: NewTemplate,
         now: i64,
     ) -> StoreResult<Option<Template>>;
-    async fn update_template(&self, id: i64, patch: TemplatePatch)
-        -> StoreResult<Option<Template>>;
+    /// A change of status queues its `template.status` event.
+    async fn update_template(
+        &self,
+        id: i64,
+        patch: TemplatePatch,
+        now: i64,
+    ) -> StoreResult<Option<Template>>;
     async fn get_template(&self, id: i64) -> StoreResult<Option<Template>>;
     async fn list_templates(
         &self,

@@ -111,8 +111,19 @@ pub fn apply_review(
     let Some(template) = get_template(c, template_id)? else {
         return Ok(None);
     };
+    announce_template(c, subscriptions, &template, now)?;
+    Ok(Some(template))
+}
+
+/// Queues the `template.status` event of a template whose status changed.
+pub fn announce_template(
+    c: &Connection,
+    subscriptions: &Subscriptions,
+    template: &Template,
+    now: i64,
+) -> StoreResult<()> {
     let Some(sender) = get_sender(c, template.sender_id)? else {
-        return Ok(Some(template));
+        return Ok(());
     };
     webhooks::enqueue_event(
         c,
@@ -120,9 +131,26 @@ pub fn apply_review(
         sender.user_id,
         webhooks::TEMPLATE_STATUS,
         now,
-        || Ok(TemplateView::from(&template)),
-    )?;
-    Ok(Some(template))
+        || Ok(TemplateView::from(template)),
+    )
+}
+
+/// Queues the `sender.status` event of a sender whose status, quality rating or messaging
+/// limit changed.
+pub fn announce_sender(
+    c: &Connection,
+    subscriptions: &Subscriptions,
+    sender: &Sender,
+    now: i64,
+) -> StoreResult<()> {
+    webhooks::enqueue_event(
+        c,
+        subscriptions,
+        sender.user_id,
+        webhooks::SENDER_STATUS,
+        now,
+        || Ok(SenderView::from(sender)),
+    )
 }
 
 /// Applies what the provider says of a sender and schedules its next reading; returns the
@@ -155,14 +183,7 @@ pub fn apply_sender_report(
     let Some(sender) = get_sender(c, sender_id)? else {
         return Ok(None);
     };
-    webhooks::enqueue_event(
-        c,
-        subscriptions,
-        sender.user_id,
-        webhooks::SENDER_STATUS,
-        now,
-        || Ok(SenderView::from(&sender)),
-    )?;
+    announce_sender(c, subscriptions, &sender, now)?;
     Ok(Some(sender))
 }
 

@@ -643,8 +643,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_sender(&self, id: i64, patch: SenderPatch) -> StoreResult<Option<Sender>> {
-        self.write(move |c| tenants::update_sender(c, id, &patch))
+    async fn update_sender(
+        &self,
+        id: i64,
+        patch: SenderPatch,
+        now: i64,
+    ) -> StoreResult<Option<Sender>> {
+        self.write_with(move |c, w| tenants::update_sender(c, &w.subscriptions, id, &patch, now))
             .await
     }
 
@@ -684,8 +689,9 @@ impl Store for SqliteStore {
         &self,
         id: i64,
         patch: TemplatePatch,
+        now: i64,
     ) -> StoreResult<Option<Template>> {
-        self.write(move |c| tenants::update_template(c, id, &patch))
+        self.write_with(move |c, w| tenants::update_template(c, &w.subscriptions, id, &patch, now))
             .await
     }
 

@@ -5,6 +5,7 @@ use waygate_core::money::Money;
 
 use super::rows::{self, all, one, SENDER_COLUMNS, TEMPLATE_COLUMNS};
 use super::statements::Statements;
+use super::webhooks::Subscriptions;
 use crate::model::*;
 use crate::store::{CreditOutcome, StoreError, StoreResult};
 
@@ -113,25 +114,37 @@ pub fn create_sender(
     get_sender(c, id)
 }
 
-pub fn update_sender(c: &Connection, id: i64, p: &SenderPatch) -> StoreResult<Option<Sender>> {
-    let changed = c
-        .prepare_cached(
-            "UPDATE senders SET status = COALESCE(?2, status), quality_rating = COALESCE(?3, quality_rating), \
-             messaging_limit = CASE WHEN ?4 THEN ?5 ELSE messaging_limit END, \
-             display_name = COALESCE(?6, display_name) WHERE id = ?1",
-        )?
-        .execute(params![
-            id,
-            p.status.map(SenderStatus::as_str),
-            p.quality_rating.map(QualityRating::as_str),
-            p.messaging_limit.is_some(),
-            p.messaging_limit.flatten(),
-            p.display_name
-        ])?;
-    if changed == 0 {
+pub fn update_sender(
+    c: &Connection,
+    subscriptions: &Subscriptions,
+    id: i64,
+    p: &SenderPatch,
+    now: i64,
+) -> StoreResult<Option<Sender>> {
+    let Some(before) = get_sender(c, id)? else {
         return Ok(None);
+    };
+    c.prepare_cached(
+        "UPDATE senders SET status = COALESCE(?2, status), quality_rating = COALESCE(?3, quality_rating), \
+         messaging_limit = CASE WHEN ?4 THEN ?5 ELSE messaging_limit END, \
+         display_name = COALESCE(?6, display_name) WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        p.status.map(SenderStatus::as_str),
+        p.quality_rating.map(QualityRating::as_str),
+        p.messaging_limit.is_some(),
+        p.messaging_limit.flatten(),
+        p.display_name
+    ])?;
+    let Some(after) = get_sender(c, id)? else {
+        return Ok(None);
+    };
+    let announced = (after.status, after.quality_rating, after.messaging_limit);
+    if announced != (before.status, before.quality_rating, before.messaging_limit) {
+        super::catalog_sync::announce_sender(c, subscriptions, &after, now)?;
     }
-    get_sender(c, id)
+    Ok(Some(after))
 }
 
 pub fn get_sender(c: &Connection, id: i64) -> StoreResult<Option<Sender>> {
@@ -216,24 +229,32 @@ pub fn create_template(
 
 pub fn update_template(
     c: &Connection,
+    subscriptions: &Subscriptions,
     id: i64,
     p: &TemplatePatch,
+    now: i64,
 ) -> StoreResult<Option<Template>> {
-    let changed = c
-        .prepare_cached(
-            "UPDATE templates SET status = COALESCE(?2, status), \
-             provider_ref = CASE WHEN ?3 THEN ?4 ELSE provider_ref END WHERE id = ?1",
-        )?
-        .execute(params![
-            id,
-            p.status.map(TemplateStatus::as_str),
-            p.provider_ref.is_some(),
-            p.provider_ref.clone().flatten()
-        ])?;
-    if changed == 0 {
+    let Some(before) = get_template(c, id)? else {
         return Ok(None);
+    };
+    c.prepare_cached(
+        "UPDATE templates SET status = COALESCE(?2, status), \
+         provider_ref = CASE WHEN ?3 THEN ?4 ELSE provider_ref END, updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        p.status.map(TemplateStatus::as_str),
+        p.provider_ref.is_some(),
+        p.provider_ref.clone().flatten(),
+        now
+    ])?;
+    let Some(after) = get_template(c, id)? else {
+        return Ok(None);
+    };
+    if after.status != before.status {
+        super::catalog_sync::announce_template(c, subscriptions, &after, now)?;
     }
-    get_template(c, id)
+    Ok(Some(after))
 }
 
 pub fn get_template(c: &Connection, id: i64) -> StoreResult<Option<Template>> {
