@@ -8,6 +8,7 @@ pub mod phone;
 pub mod pricing;
 pub mod status;
 pub mod template;
+pub mod template_submission;
 pub mod time;
 pub mod validation;
 pub mod window;

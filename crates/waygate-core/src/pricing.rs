@@ -1,4 +1,6 @@
-//! Message pricing: what a send costs depends on its category and the recipient's country.
+//! Message pricing as WhatsApp charges since 1 July 2025 (PROVIDERS.md §7): per template
+//! message, by category and the recipient's country, with utility templates free inside an open
+//! customer-service window.
 
 use std::collections::HashMap;
 
@@ -62,9 +64,9 @@ impl RateCard {
         }
     }
 
-    /// Override for (category, code) if present, else the category default, else `Money::ZERO`
-    /// (an unpriced category is free rather than unsendable).
-    pub fn price(&self, category: Category, calling_code: u16) -> Money {
+    /// The card's figure for (category, code): the override if present, else the category
+    /// default, else `Money::ZERO` (an unpriced category is free rather than unsendable).
+    pub fn list_price(&self, category: Category, calling_code: u16) -> Money {
         self.by_calling_code
             .get(&calling_code)
             .and_then(|prices| prices.get(&category))
@@ -72,6 +74,25 @@ impl RateCard {
             .copied()
             .unwrap_or(Money::ZERO)
     }
+
+    /// What one send costs: a utility template sent while the recipient's window is open is
+    /// free; every other send costs its list price. Freeform (`Service`) messages cost what the
+    /// card says for `service`, which WhatsApp itself never charges, so a card that leaves it
+    /// out keeps them free.
+    pub fn price(&self, category: Category, calling_code: u16, window: WindowAtSend) -> Money {
+        match (category, window) {
+            (Category::Utility, WindowAtSend::Open) => Money::ZERO,
+            _ => self.list_price(category, calling_code),
+        }
+    }
+}
+
+/// The recipient's customer-service window at the moment of a send; WhatsApp prices utility
+/// templates by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowAtSend {
+    Open,
+    Closed,
 }
 
 #[cfg(test)]
@@ -134,11 +155,11 @@ mod tests {
     fn country_override_wins_over_default() {
         let card = card();
         assert_eq!(
-            card.price(Category::Marketing, 44),
+            card.list_price(Category::Marketing, 44),
             Money::from_micros(52_900)
         );
         assert_eq!(
-            card.price(Category::Marketing, 49),
+            card.list_price(Category::Marketing, 49),
             Money::from_micros(131_000)
         );
     }
@@ -146,29 +167,35 @@ mod tests {
     #[test]
     fn missing_override_falls_back_to_category_default() {
         let card = card();
-        assert_eq!(card.price(Category::Utility, 44), Money::from_micros(4_000));
         assert_eq!(
-            card.price(Category::Marketing, 1),
+            card.list_price(Category::Utility, 44),
+            Money::from_micros(4_000)
+        );
+        assert_eq!(
+            card.list_price(Category::Marketing, 1),
             Money::from_micros(25_000)
         );
-        assert_eq!(card.price(Category::Service, 49), Money::from_micros(1_000));
+        assert_eq!(
+            card.list_price(Category::Service, 49),
+            Money::from_micros(1_000)
+        );
     }
 
     #[test]
     fn override_without_default_applies_only_to_its_country() {
         let card = card();
         assert_eq!(
-            card.price(Category::Authentication, 49),
+            card.list_price(Category::Authentication, 49),
             Money::from_micros(76_800)
         );
-        assert_eq!(card.price(Category::Authentication, 44), Money::ZERO);
+        assert_eq!(card.list_price(Category::Authentication, 44), Money::ZERO);
     }
 
     #[test]
     fn empty_card_prices_everything_at_zero() {
         let card = RateCard::default();
         for category in ALL {
-            assert_eq!(card.price(category, 1), Money::ZERO);
+            assert_eq!(card.list_price(category, 1), Money::ZERO);
         }
     }
 
@@ -178,12 +205,66 @@ mod tests {
         let uk = E164::parse("+44 7911 123456").unwrap();
         let us = E164::parse("+1 415 555 1234").unwrap();
         assert_eq!(
-            card.price(Category::Marketing, uk.calling_code()),
+            card.list_price(Category::Marketing, uk.calling_code()),
             Money::from_micros(52_900)
         );
         assert_eq!(
-            card.price(Category::Marketing, us.calling_code()),
+            card.list_price(Category::Marketing, us.calling_code()),
             Money::from_micros(25_000)
+        );
+    }
+
+    // --- what a send costs (WhatsApp since 1 July 2025) ---
+
+    use WindowAtSend::{Closed, Open};
+
+    #[test]
+    fn utility_template_inside_an_open_window_is_free() {
+        let card = card();
+        assert_eq!(card.price(Category::Utility, 1, Open), Money::ZERO);
+        let uk = HashMap::from([(Category::Utility, Money::from_micros(22_000))]);
+        let card = RateCard::new(HashMap::new(), HashMap::from([(44, uk)]));
+        assert_eq!(card.price(Category::Utility, 44, Open), Money::ZERO);
+    }
+
+    #[test]
+    fn utility_template_outside_the_window_pays_its_list_price() {
+        let card = card();
+        assert_eq!(
+            card.price(Category::Utility, 44, Closed),
+            Money::from_micros(4_000)
+        );
+    }
+
+    #[test]
+    fn marketing_and_authentication_templates_pay_whatever_the_window() {
+        let card = card();
+        for window in [Open, Closed] {
+            assert_eq!(
+                card.price(Category::Marketing, 44, window),
+                Money::from_micros(52_900),
+                "{window:?}"
+            );
+            assert_eq!(
+                card.price(Category::Authentication, 49, window),
+                Money::from_micros(76_800),
+                "{window:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn freeform_is_free_unless_the_card_prices_service() {
+        let defaults = HashMap::from([
+            (Category::Marketing, Money::from_micros(25_000)),
+            (Category::Utility, Money::from_micros(4_000)),
+        ]);
+        let whatsapp = RateCard::new(defaults, HashMap::new());
+        assert_eq!(whatsapp.price(Category::Service, 44, Open), Money::ZERO);
+        // An operator's own fee on freeform messages is charged as configured.
+        assert_eq!(
+            card().price(Category::Service, 49, Open),
+            Money::from_micros(1_000)
         );
     }
 }

@@ -96,6 +96,11 @@ impl TemplateBody {
         self.placeholder_count
     }
 
+    /// Where each placeholder occurrence sits in `as_str()`, in order of appearance.
+    pub(crate) fn placeholder_spans(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        self.slots.iter().map(|slot| slot.span.clone())
+    }
+
     /// Substitutes `values[i]` for `{{i+1}}`. Caller guarantees
     /// `values.len() == placeholder_count()`; a placeholder without a value is left as written
     /// rather than panicking.
@@ -323,11 +328,16 @@ fn accepted_keys(count: usize, names: &[String]) -> String {
 
 /// The trimmed text of one value, or every rule it breaks.
 fn value_text(value: &Value) -> Result<String, Vec<&'static str>> {
-    let raw = match value {
-        Value::String(text) => text.clone(),
-        Value::Number(number) => number_text(number),
-        _ => return Err(vec!["must be a string or a number"]),
-    };
+    match value {
+        Value::String(text) => parameter_text(text),
+        Value::Number(number) => parameter_text(&number_text(number)),
+        _ => Err(vec!["must be a string or a number"]),
+    }
+}
+
+/// WhatsApp's rules for a parameter's text, shared by send variables and the sample values of a
+/// submission: the trimmed text, or every rule it breaks.
+pub(crate) fn parameter_text(raw: &str) -> Result<String, Vec<&'static str>> {
     let text = raw.trim();
     let mut broken = Vec::new();
     if text.is_empty() {

@@ -250,11 +250,11 @@ mod tests {
         assert_eq!(config.max_connections, 0);
         let card = config.rate_card().unwrap();
         assert_eq!(
-            card.price(Category::Marketing, 44),
+            card.list_price(Category::Marketing, 44),
             Money::from_micros(70_500)
         );
         assert_eq!(
-            card.price(Category::Marketing, 1),
+            card.list_price(Category::Marketing, 1),
             Money::from_micros(62_500)
         );
     }

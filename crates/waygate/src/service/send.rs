@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use waygate_core::money::Money;
 use waygate_core::phone::E164;
-use waygate_core::pricing::Category;
+use waygate_core::pricing::{Category, WindowAtSend};
 use waygate_core::template::render_with;
 use waygate_core::window::SessionStatus;
 
@@ -140,7 +140,7 @@ impl Services {
             .map_err(ServiceError::TemplateMismatch)?;
         let price = self
             .rate_card
-            .price(template.category, req.recipient.calling_code());
+            .list_price(template.category, req.recipient.calling_code());
         let prepared = Prepared {
             user_id,
             recipient: req.recipient,
@@ -169,9 +169,11 @@ impl Services {
             return Ok(SendReply::Replayed(replay));
         }
         let sender = self.owned_sender(user_id, req.sender_id, true).await?;
-        let price = self
-            .rate_card
-            .price(Category::Service, req.recipient.calling_code());
+        let price = self.rate_card.price(
+            Category::Service,
+            req.recipient.calling_code(),
+            WindowAtSend::Open,
+        );
         let prepared = Prepared {
             user_id,
             recipient: req.recipient,
