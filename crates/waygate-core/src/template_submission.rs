@@ -111,6 +111,18 @@ pub enum Button {
     },
 }
 
+impl Button {
+    /// Buttons read back from where they were stored in their own (submitted) shape, by the
+    /// same rules; errors are filed as `buttons.<index>.<field>`.
+    pub fn parse_all(given: Vec<RawButton>) -> Result<Vec<Button>, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        match buttons(&mut errors, given) {
+            Some(parsed) if errors.is_empty() => Ok(parsed),
+            _ => Err(errors),
+        }
+    }
+}
+
 /// A field's messages when it breaks a rule.
 type Checked<T> = Result<T, Vec<String>>;
 
@@ -1251,5 +1263,15 @@ mod tests {
                 "samples.1": ["must not be empty"]
             })
         );
+    }
+
+    #[test]
+    fn stored_buttons_read_back_as_they_were() {
+        let parsed = accepted(valid());
+        let stored = serde_json::to_string(parsed.buttons()).unwrap();
+        let raw: Vec<RawButton> = serde_json::from_str(&stored).unwrap();
+        assert_eq!(Button::parse_all(raw).unwrap(), parsed.buttons());
+        let bad = vec![quick_reply("")];
+        assert!(Button::parse_all(bad).is_err());
     }
 }

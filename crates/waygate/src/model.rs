@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use waygate_core::money::Money;
 use waygate_core::pricing::Category;
 use waygate_core::template::TemplateBody;
+use waygate_core::template_submission::Button;
 
 /// Generates a lower-case string enum with `as_str`/`parse`, used for the small closed
 /// vocabularies of the contract (statuses, ratings, providers).
@@ -121,6 +122,7 @@ pub struct Template {
     pub samples: Vec<String>,
     pub header_text: Option<String>,
     pub footer_text: Option<String>,
+    pub buttons: Vec<Button>,
     pub rejection_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -155,6 +157,7 @@ pub struct NewTemplate {
     pub samples: Vec<String>,
     pub header_text: Option<String>,
     pub footer_text: Option<String>,
+    pub buttons: Vec<Button>,
     pub rejection_reason: Option<String>,
     /// When to first read its status from the provider; `None`: never (nothing to read).
     pub sync_at: Option<i64>,

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 use waygate_core::money::Money;
+use waygate_core::template_submission::Button;
 use waygate_core::time::{from_millis, rfc3339};
 use waygate_core::window::{expires_at, Session, SessionStatus};
 
@@ -94,6 +95,9 @@ pub struct TemplateView {
     pub samples: Vec<String>,
     pub header_text: Option<String>,
     pub footer_text: Option<String>,
+    /// `{"type": "quick_reply"|"url"|"phone_number", "text", "url"?, "phone_number"?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub buttons: Vec<Button>,
     /// The provider's template id (Twilio `HX…`, Meta's template id), or null.
     pub provider_ref: Option<String>,
     pub created_at: String,
@@ -115,6 +119,7 @@ impl From<&Template> for TemplateView {
             samples: t.samples.clone(),
             header_text: t.header_text.clone(),
             footer_text: t.footer_text.clone(),
+            buttons: t.buttons.clone(),
             provider_ref: t.provider_ref.clone(),
             created_at: time(t.created_at),
             updated_at: time(t.updated_at),

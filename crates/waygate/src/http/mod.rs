@@ -116,7 +116,12 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::tenant::me))
         .routes(routes!(routes::tenant::senders))
-        .routes(routes!(routes::tenant::templates))
+        .routes(routes!(
+            routes::tenant::templates,
+            routes::templates::create
+        ))
+        .routes(routes!(routes::templates::get, routes::templates::delete))
+        .routes(routes!(routes::templates::sync))
         .routes(routes!(routes::tenant::session_status))
         .routes(routes!(routes::send::send_template))
         .routes(routes!(routes::send::send_freeform))

@@ -207,6 +207,35 @@ pub struct NewTemplateBody {
     provider_ref: Option<String>,
 }
 
+/// A template submitted for WhatsApp's review (API.md §11).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SubmittedTemplateBody {
+    /// Lower-case letters, digits and `_`, 1–512 characters; unique per sender and language.
+    #[schema(example = "order_update")]
+    name: String,
+    /// A WhatsApp locale code.
+    #[schema(example = "en_US")]
+    language: String,
+    category: TemplateCategory,
+    /// 1–1,024 characters; placeholders `{{1}}…{{n}}` in order, not first or last, never adjacent.
+    #[schema(example = "Hi {{1}}, your order {{2}} ships today.")]
+    body_text: String,
+    /// A name for each placeholder, in order; default `["1", …]`.
+    variables: Option<Vec<String>>,
+    /// One example value per placeholder, in order.
+    #[schema(example = json!(["Ada", "#1042"]))]
+    samples: Vec<String>,
+    /// At most 60 characters, no placeholders.
+    header_text: Option<String>,
+    /// At most 60 characters, no placeholders.
+    footer_text: Option<String>,
+    /// At most 10 of `{"type": "quick_reply", "text"}`, `{"type": "url", "text", "url"}` or
+    /// `{"type": "phone_number", "text", "phone_number"}`; text at most 25 characters.
+    #[schema(value_type = Option<Vec<Object>>)]
+    buttons: Option<Vec<serde_json::Value>>,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TemplatePatchBody {

@@ -203,6 +203,7 @@ impl Services {
             samples: Vec::new(),
             header_text: None,
             footer_text: None,
+            buttons: Vec::new(),
             rejection_reason: None,
             sync_at: Some(self.next_template_sync(status, now)),
         };

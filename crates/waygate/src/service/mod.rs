@@ -8,6 +8,7 @@ pub mod error;
 pub mod phone_memo;
 pub mod provider_webhooks;
 pub mod send;
+pub mod templates;
 
 use std::sync::Arc;
 

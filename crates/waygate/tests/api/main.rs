@@ -12,6 +12,7 @@ mod logs;
 mod ops;
 mod reconcile;
 mod send;
+mod templates;
 mod twilio;
 mod webhooks;
 mod window;

@@ -10,20 +10,20 @@ use waygate::signature::standard_webhook;
 use crate::helpers::*;
 
 #[derive(Clone, Debug)]
-struct Delivery {
-    id: String,
-    timestamp: i64,
-    signature: String,
-    body: String,
+pub(crate) struct Delivery {
+    pub id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: String,
 }
 
 /// A tenant's endpoint that fails the first `failures` deliveries, then acknowledges.
-struct Receiver {
-    url: String,
-    seen: Arc<Mutex<Vec<Delivery>>>,
+pub(crate) struct Receiver {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Delivery>>>,
 }
 
-async fn receiver(failures: usize) -> Receiver {
+pub(crate) async fn receiver(failures: usize) -> Receiver {
     let seen: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let log = seen.clone();
     let handler = move |headers: HeaderMap, body: String| {
@@ -58,12 +58,12 @@ async fn receiver(failures: usize) -> Receiver {
 }
 
 impl Receiver {
-    fn deliveries(&self) -> Vec<Delivery> {
+    pub fn deliveries(&self) -> Vec<Delivery> {
         self.seen.lock().unwrap().clone()
     }
 }
 
-async fn subscribe(app: &TestApp, t: &Tenant, url: &str, events: Value) -> Value {
+pub(crate) async fn subscribe(app: &TestApp, t: &Tenant, url: &str, events: Value) -> Value {
     let reply = app
         .post(
             "/api/user/webhooks",

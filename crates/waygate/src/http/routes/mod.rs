@@ -3,6 +3,7 @@ pub mod history;
 pub mod jobs;
 pub mod ops;
 pub mod send;
+pub mod templates;
 pub mod tenant;
 pub mod twilio;
 pub mod webhooks;

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Params, Row};
 use waygate_core::money::Money;
 use waygate_core::pricing::Category;
 use waygate_core::template::TemplateBody;
+use waygate_core::template_submission::Button;
 
 use crate::model::*;
 use crate::store::{StoreError, StoreResult};
@@ -13,7 +14,7 @@ pub const SENDER_COLUMNS: &str =
      provider_ref, waba_id";
 pub const TEMPLATE_COLUMNS: &str =
     "id, sender_id, name, language, category, status, body_text, variables, provider_ref, \
-     samples, header_text, footer_text, rejection_reason, created_at, updated_at";
+     samples, header_text, footer_text, rejection_reason, created_at, updated_at, buttons";
 pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone, customer_name, \
      last_message_at, last_customer_message_at, last_template_at";
 /// Messages with their status, for `SELECT {MESSAGE_COLUMNS} FROM {MESSAGES}`.
@@ -87,6 +88,12 @@ pub fn template(row: &Row<'_>) -> rusqlite::Result<Template> {
         rejection_reason: row.get(12)?,
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
+        buttons: Button::parse_all(json(row, 15)?).map_err(|_| {
+            corrupt(
+                "template buttons",
+                &row.get::<_, String>(15).unwrap_or_default(),
+            )
+        })?,
     })
 }
 

@@ -193,11 +193,12 @@ pub fn create_template(
     }
     let variables = serde_json::to_string(&t.variables).unwrap_or_else(|_| "[]".into());
     let samples = serde_json::to_string(&t.samples).unwrap_or_else(|_| "[]".into());
+    let buttons = serde_json::to_string(&t.buttons).unwrap_or_else(|_| "[]".into());
     let inserted = c
         .prepare_cached(
             "INSERT INTO templates (sender_id, name, language, category, status, body_text, variables, \
-             provider_ref, samples, header_text, footer_text, rejection_reason, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
+             provider_ref, samples, header_text, footer_text, rejection_reason, created_at, updated_at, \
+             buttons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14) \
              ON CONFLICT (sender_id, name, language) DO NOTHING",
         )?
         .execute(params![
@@ -213,7 +214,8 @@ pub fn create_template(
             t.header_text,
             t.footer_text,
             t.rejection_reason,
-            now
+            now,
+            buttons
         ])?;
     if inserted == 0 {
         return Err(crate::store::StoreError::Conflict(
