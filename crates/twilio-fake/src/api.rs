@@ -1,5 +1,5 @@
 //! The Messages API handlers (§1): create, fetch and list, each with its scripted or random faults,
-//! plus a stats endpoint for benchmarks.
+//! plus a stats endpoint for benchmarks; the router also serves the Content and Senders APIs.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use crate::auth::authorize;
 use crate::conn::ConnHandle;
 use crate::dates::now_ms;
 use crate::errors::ApiError;
-use crate::faults::{Fault, ReadEndpoint, ReadFault};
+use crate::faults::{Fault, ReadEndpoint};
+use crate::gate::read_fault;
 use crate::resource::Resource;
 use crate::server::Shared;
 use crate::state::{Message, Record};
@@ -33,6 +34,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/2010-04-01/Accounts/{account}/Messages/{file}", get(fetch))
         .route("/_fake/stats", get(stats))
+        .merge(crate::content_api::routes())
+        .merge(crate::senders_api::routes())
         .fallback(not_found)
         .with_state(shared)
 }
@@ -63,7 +66,7 @@ async fn create(
         }
         Some(Fault::CreatedThenServerError | Fault::Slow { .. }) | None => {}
     }
-    let req = match parse_create(&form, shared.config.content_sids.as_deref()) {
+    let req = match parse_create(&form, |sid| shared.knows_content(sid)) {
         Ok(req) => req,
         Err(e) => return e.into_response(),
     };
@@ -111,29 +114,6 @@ async fn create(
             created
         }
         _ => created,
-    }
-}
-
-/// Applies the read endpoint's next fault, if any: an answer that replaces the real one, or a
-/// delay before the real one.
-async fn read_fault(
-    shared: &Shared,
-    endpoint: ReadEndpoint,
-    conn: &ConnHandle,
-) -> Option<Response> {
-    match shared.read_fault(endpoint)? {
-        ReadFault::ServerError => Some(ApiError::internal().into_response()),
-        ReadFault::TooManyRequests { retry_after_secs } => {
-            Some(ApiError::too_many_requests(retry_after_secs).into_response())
-        }
-        ReadFault::DropConnection => {
-            conn.kill();
-            Some(StatusCode::INTERNAL_SERVER_ERROR.into_response())
-        }
-        ReadFault::Slow { delay_ms } => {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            None
-        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! HTTP Basic auth as Twilio checks it (§1.1): account SID + auth token, or API key + secret,
-//! with the account SID always in the path.
+//! HTTP Basic auth as Twilio checks it (§1.1): account SID + auth token, or API key + secret; the
+//! 2010 API also carries the account SID in its paths, the Content and Senders APIs do not.
 
 use axum::http::{header, HeaderMap};
 use base64::Engine as _;
@@ -14,6 +14,15 @@ pub(crate) fn authorize(
     path_account: &str,
     path: &str,
 ) -> Result<(), ApiError> {
+    authenticate(headers, config)?;
+    if path_account != config.account_sid {
+        return Err(ApiError::not_found(path));
+    }
+    Ok(())
+}
+
+/// 401/20003 unless the credentials are the account's or its API key's.
+pub(crate) fn authenticate(headers: &HeaderMap, config: &Config) -> Result<(), ApiError> {
     let (user, password) = basic_credentials(headers).ok_or_else(ApiError::unauthenticated)?;
     let account = user == config.account_sid && password == config.auth_token;
     let api_key = config
@@ -22,9 +31,6 @@ pub(crate) fn authorize(
         .is_some_and(|(sid, secret)| user == *sid && password == *secret);
     if !account && !api_key {
         return Err(ApiError::unauthenticated());
-    }
-    if path_account != config.account_sid {
-        return Err(ApiError::not_found(path));
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 
 use crate::rates::FaultRates;
 
+/// Short, so tests that wait for a decision stay quick; Meta's real review takes minutes to a day.
+pub const DEFAULT_APPROVAL_DELAY_MS: u64 = 200;
+
 /// A scripted asynchronous failure: the create call succeeds, the message later fails (§1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsyncFailure {
@@ -33,7 +36,8 @@ pub struct Config {
     pub auth_token: String,
     /// Optional `("SK…", secret)` also accepted as Basic auth.
     pub api_key: Option<(String, String)>,
-    /// Content SIDs that exist; None = any `HX` + 32 hex is accepted.
+    /// Content SIDs that exist besides those created through the Content API; None = any `HX` +
+    /// 32 hex is accepted.
     pub content_sids: Option<Vec<String>>,
     pub callbacks: CallbackMode,
     /// Recipient-number suffix -> asynchronous failure: the message goes queued -> failed/undelivered
@@ -44,6 +48,9 @@ pub struct Config {
     pub reorder_and_duplicate: bool,
     /// Random faults from the start (see `FakeTwilio::set_fault_rates` to change them later).
     pub fault_rates: FaultRates,
+    /// How long WhatsApp takes to decide on a submitted template: `received` for the first half,
+    /// `pending` for the second, then the decision.
+    pub approval_delay_ms: u64,
     /// Seeds SIDs and every random draw, so a run can be replayed; None = a fresh seed from the
     /// OS, readable afterwards with `FakeTwilio::seed`.
     pub seed: Option<u64>,
@@ -87,6 +94,7 @@ impl Default for Config {
             ],
             reorder_and_duplicate: false,
             fault_rates: FaultRates::default(),
+            approval_delay_ms: DEFAULT_APPROVAL_DELAY_MS,
             seed: None,
         }
     }

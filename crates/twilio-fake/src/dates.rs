@@ -1,5 +1,6 @@
-//! Wall-clock time and the RFC 2822 dates of the 2010 API (`"Thu, 24 Aug 2023 05:01:45 +0000"`),
-//! done by hand to avoid a date-library dependency for one format.
+//! Wall-clock time, the RFC 2822 dates of the 2010 API (`"Thu, 24 Aug 2023 05:01:45 +0000"`) and
+//! the ISO-8601 ones of the Content and Senders APIs (`"2015-07-30T19:00:00Z"`), done by hand to
+//! avoid a date-library dependency for two formats.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,19 @@ pub(crate) fn rfc2822(ms: i64) -> String {
     )
 }
 
+/// ISO-8601 date in UTC, to the second, for a Unix time in milliseconds.
+pub(crate) fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -48,7 +62,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc2822;
+    use super::{iso8601, rfc2822};
 
     #[test]
     fn formats_like_twilio() {
@@ -62,5 +76,12 @@ mod tests {
             "Wed, 14 Aug 2024 12:08:41 +0000"
         );
         assert_eq!(rfc2822(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn iso8601_like_the_product_apis() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_438_282_800_999), "2015-07-30T19:00:00Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 }

@@ -1,5 +1,6 @@
 //! `twilio-fake`: a loopback stand-in for Twilio's WhatsApp Messages API and its webhooks
-//! (PROVIDERS.md §1–§3), used in-process by waygate's integration tests and as a standalone binary
+//! (PROVIDERS.md §1–§3), its Content API with WhatsApp approval (§4) and its Senders API v2 (§5),
+//! all on one listener, used in-process by waygate's integration tests and as a standalone binary
 //! by the load benchmark. It shares no code with waygate so that it can catch waygate's bugs.
 //!
 //! ```no_run
@@ -18,12 +19,17 @@
 //! # }
 //! ```
 //!
+//! Templates created with `POST /v1/Content` are valid `ContentSid`s until deleted; a submitted
+//! one reads `received`, then `pending`, then after `Config::approval_delay_ms` its decision
+//! (`approved`; `rejected` with `INVALID_FORMAT` for names starting `reject_`; or whatever
+//! `set_template_decision` says). Senders are registered through the API or `set_sender`.
+//!
 //! Besides scripted faults, `FaultRates` (in `Config` or via `set_fault_rates`) makes a fraction
 //! of create, list and fetch requests fail and of status callbacks get lost, doubled or
 //! overtaken, drawn from a seeded generator (`Config::seed`, `FakeTwilio::seed`) for replays.
 //!
-//! The binary (`twilio-fake --listen … --step-ms …`, `--help` for the fault flags) serves the same
-//! API with Auto-mode callbacks and adds `GET /_fake/stats` (`{"create_requests","messages",
+//! The binary (`twilio-fake --listen … --step-ms … --approval-delay-ms …`, `--help` for the fault
+//! flags) serves the same APIs with Auto-mode callbacks and adds `GET /_fake/stats` (`{"create_requests","messages",
 //! "callbacks_delivered","callbacks_failed","callbacks_dropped"}`) for out-of-process counting.
 
 mod api;
@@ -31,13 +37,21 @@ mod auth;
 mod callbacks;
 mod config;
 mod conn;
+mod content;
+mod content_api;
+mod content_request;
 mod dates;
 mod errors;
 mod faults;
+mod gate;
 mod inbound;
+mod json_body;
+mod paging;
 mod random;
 mod rates;
 mod resource;
+mod senders;
+mod senders_api;
 mod server;
 mod signature;
 mod state;
@@ -45,10 +59,12 @@ mod validate;
 mod webhook;
 
 pub use callbacks::CallbackStats;
-pub use config::{AsyncFailure, CallbackMode, Config};
+pub use config::{AsyncFailure, CallbackMode, Config, DEFAULT_APPROVAL_DELAY_MS};
+pub use content::{Approval, Content, Decision};
 pub use faults::{Fault, ReadEndpoint, ReadFault};
 pub use inbound::Inbound;
 pub use rates::{CallbackFaultRates, CreateFaultRates, FaultRates, ReadFaultRates};
+pub use senders::{OfflineReason, SenderState};
 pub use server::FakeTwilio;
 pub use signature::signature;
 pub use state::Message;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use twilio_fake::{
     CallbackFaultRates, CallbackMode, Config, CreateFaultRates, FakeTwilio, FaultRates,
-    ReadFaultRates,
+    ReadFaultRates, DEFAULT_APPROVAL_DELAY_MS,
 };
 
 /// The allocator waygate uses: the system one was a sixth of the fake's instructions in
@@ -16,7 +16,7 @@ use twilio_fake::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
-#[command(about = "A loopback stand-in for Twilio's WhatsApp Messages API")]
+#[command(about = "A loopback stand-in for Twilio's WhatsApp Messages, Content and Senders APIs")]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9090")]
@@ -36,6 +36,10 @@ struct Args {
     /// Post status callbacks in shuffled order, each twice.
     #[arg(long)]
     reorder_and_duplicate: bool,
+    /// Milliseconds before a submitted template's approval decision shows (received, then
+    /// pending until then).
+    #[arg(long, default_value_t = DEFAULT_APPROVAL_DELAY_MS)]
+    approval_delay_ms: u64,
     /// Seed of SIDs and random faults, to replay a run (default: fresh, printed on stderr).
     #[arg(long)]
     seed: Option<u64>,
@@ -137,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         },
         reorder_and_duplicate: args.reorder_and_duplicate,
         fault_rates: args.rates.rates(),
+        approval_delay_ms: args.approval_delay_ms,
         seed: args.seed,
         ..defaults
     };

@@ -14,10 +14,12 @@ use tokio::task::JoinHandle;
 use crate::callbacks::{self, CallbackQueue, CallbackStats};
 use crate::config::{CallbackMode, Config};
 use crate::conn::{ConnHandle, KillableListener};
-use crate::faults::{Fault, FaultQueue, ReadEndpoint, ReadFault};
+use crate::content::{Content, ContentStore, Decision};
+use crate::faults::{EndpointFaults, Fault, FaultQueue, ReadEndpoint, ReadFault};
 use crate::inbound::{self, Inbound};
 use crate::random::Rng;
 use crate::rates::FaultRates;
+use crate::senders::{SenderState, SenderStore};
 use crate::state::{Message, Store};
 use crate::webhook::post_signed;
 
@@ -32,8 +34,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
     pub(crate) faults: FaultQueue<Fault>,
-    list_faults: FaultQueue<ReadFault>,
-    fetch_faults: FaultQueue<ReadFault>,
+    read_faults: EndpointFaults,
     rates: Mutex<FaultRates>,
     pub(crate) create_requests: AtomicUsize,
     pub(crate) callbacks: CallbackQueue,
@@ -44,6 +45,10 @@ pub(crate) struct Shared {
     pub(crate) http: reqwest::Client,
     /// The `XE…` sender install named in every status callback.
     pub(crate) channel_install_sid: String,
+    pub(crate) contents: ContentStore,
+    pub(crate) senders: SenderStore,
+    /// `http://127.0.0.1:PORT`: the Content and Senders APIs answer with absolute URLs.
+    pub(crate) base_url: String,
 }
 
 impl Shared {
@@ -58,29 +63,34 @@ impl Shared {
             .or_else(|| self.rates().create.draw(&self.fault_rng))
     }
 
-    /// The fault for this read request: the next scripted one, else a random draw.
+    /// The fault for this request of a read, Content or Senders endpoint: the next scripted one,
+    /// else a random draw (Messages reads only).
     pub(crate) fn read_fault(&self, endpoint: ReadEndpoint) -> Option<ReadFault> {
-        let rates = match endpoint {
-            ReadEndpoint::List => self.rates().list,
-            ReadEndpoint::Fetch => self.rates().fetch,
-        };
-        self.read_faults(endpoint)
-            .next()
-            .or_else(|| rates.draw(&self.fault_rng))
+        self.read_faults.next(endpoint).or_else(|| {
+            let rates = match endpoint {
+                ReadEndpoint::List => self.rates().list,
+                ReadEndpoint::Fetch => self.rates().fetch,
+                _ => return None,
+            };
+            rates.draw(&self.fault_rng)
+        })
     }
 
-    fn read_faults(&self, endpoint: ReadEndpoint) -> &FaultQueue<ReadFault> {
-        match endpoint {
-            ReadEndpoint::List => &self.list_faults,
-            ReadEndpoint::Fetch => &self.fetch_faults,
-        }
+    /// Whether a `ContentSid` names a template: one the API created (and did not delete), or one
+    /// listed in the configuration, or any well-formed SID when the configuration lists none.
+    pub(crate) fn knows_content(&self, sid: &str) -> bool {
+        self.contents.contains(sid)
+            || self
+                .config
+                .content_sids
+                .as_ref()
+                .is_none_or(|sids| sids.iter().any(|s| s == sid))
     }
 }
 
 /// A running fake Twilio account on loopback.
 pub struct FakeTwilio {
     shared: Arc<Shared>,
-    addr: SocketAddr,
     /// Dropping it starts a graceful shutdown of the server.
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -112,8 +122,7 @@ impl FakeTwilio {
         let shared = Arc::new(Shared {
             store: Store::default(),
             faults: FaultQueue::default(),
-            list_faults: FaultQueue::default(),
-            fetch_faults: FaultQueue::default(),
+            read_faults: EndpointFaults::default(),
             rates: Mutex::new(config.fault_rates),
             create_requests: AtomicUsize::new(0),
             callbacks: CallbackQueue::new(config.callbacks),
@@ -122,6 +131,9 @@ impl FakeTwilio {
             fault_rng: Rng::from_seed(seed ^ FAULT_STREAM),
             seed,
             http,
+            contents: ContentStore::new(Duration::from_millis(config.approval_delay_ms)),
+            senders: SenderStore::default(),
+            base_url: format!("http://{addr}"),
             config,
         });
 
@@ -146,7 +158,6 @@ impl FakeTwilio {
 
         Ok(FakeTwilio {
             shared,
-            addr,
             shutdown: Some(shutdown),
             server: Some(server),
             scheduler,
@@ -163,7 +174,7 @@ impl FakeTwilio {
 
     /// `"http://127.0.0.1:PORT"` (what waygate's twilio_api_base is set to).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.shared.base_url.clone()
     }
 
     pub fn account_sid(&self) -> &str {
@@ -201,14 +212,35 @@ impl FakeTwilio {
         self.shared.rates()
     }
 
-    /// Queue faults for the next requests of a read endpoint (in order); they come before any
-    /// random fault.
+    /// Queue faults for the next requests of a read, Content or Senders endpoint (in order);
+    /// they come before any random fault.
     pub fn inject_reads(
         &self,
         endpoint: ReadEndpoint,
         faults: impl IntoIterator<Item = ReadFault>,
     ) {
-        self.shared.read_faults(endpoint).extend(faults);
+        self.shared.read_faults.extend(endpoint, faults);
+    }
+
+    /// Every content template not deleted, oldest first, with its approval as it stands now.
+    pub fn contents(&self) -> Vec<Content> {
+        self.shared.contents.all()
+    }
+
+    /// Sets what WhatsApp decides for a template (shown once its approval delay is over, at once
+    /// if it is already over: e.g. `Paused` after `Approved`); false if there is no such template.
+    pub fn set_template_decision(&self, sid: &str, decision: Decision) -> bool {
+        self.shared.contents.decide(sid, decision)
+    }
+
+    /// Sets the state of the sender `sid` (`"XE"` + 32 hex), adding it if new.
+    pub fn set_sender(&self, sid: &str, state: SenderState) {
+        self.shared.senders.set(sid, state);
+    }
+
+    /// Every sender not deleted, oldest first, with its SID.
+    pub fn senders(&self) -> Vec<(String, SenderState)> {
+        self.shared.senders.states()
     }
 
     /// What became of the status callbacks so far (also in `GET /_fake/stats`).

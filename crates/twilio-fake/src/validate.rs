@@ -22,9 +22,10 @@ pub(crate) struct CreateRequest {
 
 /// Parses and checks a form body. Repeated keys are allowed: scalars take their first value, and
 /// each `MediaUrl` counts. Empty values count as absent, as with Twilio.
+/// `known_content` tells whether a well-formed `ContentSid` names a template.
 pub(crate) fn parse_create(
     form: &[u8],
-    content_sids: Option<&[String]>,
+    known_content: impl Fn(&str) -> bool,
 ) -> Result<CreateRequest, ApiError> {
     let mut to = None;
     let mut from = None;
@@ -77,8 +78,7 @@ pub(crate) fn parse_create(
         ));
     }
     if let Some(sid) = &req.content_sid {
-        let known = content_sids.is_none_or(|sids| sids.iter().any(|s| s == sid));
-        if !is_sid(sid, "HX") || !known {
+        if !is_sid(sid, "HX") || !known_content(sid) {
             return Err(ApiError::bad_request(21655, "The Content SID is Invalid."));
         }
     }

@@ -7,16 +7,6 @@ use std::time::Duration;
 use common::*;
 use twilio_fake::{Config, FakeTwilio, Fault};
 
-fn is_sid(value: &serde_json::Value, prefix: &str) -> bool {
-    value.as_str().is_some_and(|s| {
-        s.len() == 34
-            && s.starts_with(prefix)
-            && s[2..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
 fn is_rfc2822(value: &serde_json::Value) -> bool {
     // "Wed, 14 Aug 2024 12:08:41 +0000"
     value.as_str().is_some_and(|s| {

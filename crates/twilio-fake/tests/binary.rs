@@ -26,6 +26,7 @@ fn help_lists_the_fault_flags() {
         "--callback-reorder-rate",
         "--retry-after-secs",
         "--slow-ms",
+        "--approval-delay-ms",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
@@ -52,16 +53,11 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test]
-async fn rate_flags_fault_the_served_api() {
+/// Starts the binary on a free port; returns it with its base URL and its first stderr line.
+fn spawn(args: &[&str]) -> (Running, String, String) {
     let child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--seed", "5"])
-        .args([
-            "--create-too-many-requests-rate",
-            "1",
-            "--retry-after-secs",
-            "4",
-        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -71,17 +67,33 @@ async fn rate_flags_fault_the_served_api() {
     BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut base)
         .unwrap();
-    let mut seed_line = String::new();
+    let mut first_stderr = String::new();
     BufReader::new(child.0.stderr.take().unwrap())
-        .read_line(&mut seed_line)
+        .read_line(&mut first_stderr)
         .unwrap();
-    assert_eq!(seed_line.trim(), "twilio-fake seed 5");
+    (
+        child,
+        base.trim().to_string(),
+        first_stderr.trim().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn rate_flags_fault_the_served_api() {
+    let (_child, base, seed_line) = spawn(&[
+        "--seed",
+        "5",
+        "--create-too-many-requests-rate",
+        "1",
+        "--retry-after-secs",
+        "4",
+    ]);
+    assert_eq!(seed_line, "twilio-fake seed 5");
 
     let account = "ACf4cef4cef4cef4cef4cef4cef4cef4ce";
     let answer = reqwest::Client::new()
         .post(format!(
-            "{}/2010-04-01/Accounts/{account}/Messages.json",
-            base.trim()
+            "{base}/2010-04-01/Accounts/{account}/Messages.json"
         ))
         .basic_auth(account, Some("test-auth-token"))
         .form(&[
@@ -94,4 +106,44 @@ async fn rate_flags_fault_the_served_api() {
         .unwrap();
     assert_eq!(answer.status(), 429);
     assert_eq!(answer.headers()["retry-after"], "4");
+}
+
+/// Decided at once with a zero delay; the default keeps a fresh submission `received`.
+#[tokio::test]
+async fn the_approval_delay_flag_reaches_the_served_api() {
+    for (args, status) in [
+        (&["--approval-delay-ms", "0"][..], "approved"),
+        (&[][..], "received"),
+    ] {
+        let (_child, base, _) = spawn(args);
+        let client = reqwest::Client::new();
+        let auth = (
+            "ACf4cef4cef4cef4cef4cef4cef4cef4ce",
+            Some("test-auth-token"),
+        );
+        let content: serde_json::Value = client
+            .post(format!("{base}/v1/Content"))
+            .basic_auth(auth.0, auth.1)
+            .json(&serde_json::json!({"language": "en", "types": {"twilio/text": {"body": "Hi"}}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let approval: serde_json::Value = client
+            .post(format!(
+                "{}/ApprovalRequests/whatsapp",
+                content["url"].as_str().unwrap()
+            ))
+            .basic_auth(auth.0, auth.1)
+            .json(&serde_json::json!({"name": "hello", "category": "UTILITY"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(approval["status"], status, "{args:?}");
+    }
 }

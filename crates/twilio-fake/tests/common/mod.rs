@@ -196,3 +196,53 @@ pub async fn fetched_status(fake: &FakeTwilio, sid: &str) -> String {
     assert_eq!(answer.status, 200, "{}", answer.json);
     answer.json["status"].as_str().unwrap().to_string()
 }
+
+/// A request to any of the fake's APIs with the account's credentials and, if given, a JSON body
+/// (the Content and Senders APIs take JSON). `path_or_url` may be absolute, as paging links are.
+pub async fn call(
+    fake: &FakeTwilio,
+    method: reqwest::Method,
+    path_or_url: &str,
+    body: Option<Value>,
+) -> Answer {
+    let url = if path_or_url.starts_with("http") {
+        path_or_url.to_string()
+    } else {
+        format!("{}{path_or_url}", fake.base_url())
+    };
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .basic_auth(fake.account_sid(), Some(fake.auth_token()));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    answer(request.send().await.expect("request")).await
+}
+
+/// True for `prefix` + 32 lowercase hex digits.
+pub fn is_sid(value: &Value, prefix: &str) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 34
+            && s.starts_with(prefix)
+            && s[2..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `"2015-07-30T19:00:00Z"`.
+pub fn is_iso8601(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        let b = s.as_bytes();
+        s.len() == 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[19] == b'Z'
+            && s.bytes()
+                .enumerate()
+                .all(|(i, c)| [4, 7, 10, 13, 16, 19].contains(&i) || c.is_ascii_digit())
+    })
+}
