@@ -16,6 +16,7 @@ use sha2::Sha256;
 pub const VERSION: &str = "v23.0";
 pub const TO: &str = "15552229999";
 
+#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub json: Value,
