@@ -41,6 +41,9 @@ pub struct Config {
     /// Statuses and other changes carried by one webhook POST at most (≥ 1) when several are
     /// due together.
     pub max_items_per_post: usize,
+    /// How many times a refused or unanswered webhook POST is posted again, as Meta retries
+    /// failed deliveries; 0 = never (the POST is lost).
+    pub webhook_retries: u32,
     /// How long a new template stays `PENDING` before it is approved (or rejected, for names
     /// starting with `reject_`).
     pub template_review_ms: u64,
@@ -70,6 +73,7 @@ impl Default for Config {
             webhook_url: None,
             webhooks: WebhookMode::Manual,
             max_items_per_post: 10,
+            webhook_retries: 0,
             template_review_ms: 100,
             known_templates_only: true,
             async_failures: vec![

@@ -24,7 +24,8 @@
 //!
 //! Besides scripted faults, `FaultRates` (in `Config` or via `set_fault_rates`) makes a fraction
 //! of sends and reads fail and of webhook items get lost, doubled or overtaken, drawn from a
-//! seeded generator (`Config::seed`, `FakeMeta::seed`) for replays.
+//! seeded generator (`Config::seed`, `FakeMeta::seed`) for replays; `Config::webhook_retries`
+//! posts refused webhooks again, as Meta does.
 //!
 //! The binary (`meta-fake --listen … --webhook-url … --app-secret … --step-ms …`, `--help` for
 //! the fault flags) serves the same API with Auto-mode webhooks and adds `GET /_fake/stats`

@@ -30,6 +30,9 @@ struct Args {
     /// Statuses and changes one webhook POST carries at most.
     #[arg(long, default_value_t = 10)]
     max_items_per_post: usize,
+    /// Times a refused webhook POST is posted again (after step-ms × 2^attempt).
+    #[arg(long, default_value_t = 0)]
+    webhook_retries: u32,
     /// Milliseconds a new template stays PENDING.
     #[arg(long, default_value_t = 100)]
     template_review_ms: u64,
@@ -135,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         max_items_per_post: args.max_items_per_post,
+        webhook_retries: args.webhook_retries,
         template_review_ms: args.template_review_ms,
         known_templates_only: !args.any_template,
         fault_rates: args.rates.rates(),

@@ -4,7 +4,9 @@
 //!
 //! A message's status moves on its own schedule — `sent`, `delivered`, `read` in order, or one
 //! `failed` — whatever becomes of the webhooks announcing it. A POST that is refused or not
-//! answered is counted as failed and not posted again.
+//! answered is counted as failed and, like Meta does, posted again later with the same items
+//! (up to `Config::webhook_retries` times: at the next delivery in Manual mode, after
+//! `step_ms × 2^attempt` in Auto mode).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -33,7 +35,7 @@ const MAX_IN_FLIGHT: usize = 64;
 pub struct WebhookStats {
     /// POSTs answered 2xx.
     pub delivered: usize,
-    /// POSTs not connected, timed out or answered non-2xx: lost, never retried.
+    /// POST attempts not connected, timed out or answered non-2xx.
     pub failed: usize,
     /// Statuses and changes carried by the delivered POSTs (each copy of a duplicate counts).
     pub items_delivered: usize,
@@ -75,6 +77,14 @@ enum Due {
     Event(Event),
     /// A held-back copy, posted late.
     Item(Item),
+    /// A refused POST, posted again.
+    Retry(Retry),
+}
+
+/// The items of a refused POST and how many times they were posted.
+struct Retry {
+    items: Vec<Item>,
+    attempts: u32,
 }
 
 /// An entry of Auto mode's timeline; ordered so the heap pops the earliest first.
@@ -108,6 +118,8 @@ impl Ord for Timed {
 pub(crate) struct WebhookQueue {
     mode: WebhookMode,
     manual: Mutex<Vec<Event>>,
+    /// Manual mode's refused POSTs, posted first at the next delivery.
+    manual_retries: Mutex<Vec<Retry>>,
     timed: Mutex<BinaryHeap<Timed>>,
     seq: AtomicU64,
     /// Wakes the idle scheduler when something is queued.
@@ -124,6 +136,7 @@ impl WebhookQueue {
         WebhookQueue {
             mode,
             manual: Mutex::default(),
+            manual_retries: Mutex::default(),
             timed: Mutex::default(),
             seq: AtomicU64::new(0),
             wake: Notify::new(),
@@ -362,10 +375,18 @@ async fn post_counted(shared: &Shared, url: &str, items: &[Item]) -> u16 {
     status
 }
 
-/// Manual mode: applies every queued event in order, then posts the items in batches of at most
-/// `max_items_per_post`, held-back ones last in shuffled order. Returns each POST's HTTP status
-/// (0 for a transport failure). Without a webhook URL the events are applied silently.
+/// The retry owed for a POST that got `status` after `attempts` tries, if any is left.
+fn retry_after(shared: &Shared, status: u16, items: Vec<Item>, attempts: u32) -> Option<Retry> {
+    let refused = !(200..300).contains(&status);
+    (refused && attempts <= shared.config.webhook_retries).then_some(Retry { items, attempts })
+}
+
+/// Manual mode: posts the refused POSTs owed a retry, then applies every queued event in order
+/// and posts the items in batches of at most `max_items_per_post`, held-back ones last in
+/// shuffled order. Returns each POST's HTTP status (0 for a transport failure). Without a
+/// webhook URL the events are applied silently.
 pub(crate) async fn deliver_manual(shared: &Shared) -> Vec<u16> {
+    let retries = std::mem::take(&mut *lock(&shared.webhooks.manual_retries));
     let events = std::mem::take(&mut *lock(&shared.webhooks.manual));
     let items: Vec<Item> = events
         .into_iter()
@@ -383,9 +404,22 @@ pub(crate) async fn deliver_manual(shared: &Shared) -> Vec<u16> {
     }
     shared.fault_rng.shuffle(&mut held_back);
     now.extend(held_back);
+    let batches = retries
+        .into_iter()
+        .chain(
+            now.chunks(shared.config.max_items_per_post)
+                .map(|batch| Retry {
+                    items: batch.to_vec(),
+                    attempts: 0,
+                }),
+        );
     let mut statuses = Vec::new();
-    for batch in now.chunks(shared.config.max_items_per_post) {
-        statuses.push(post_counted(shared, &url, batch).await);
+    for batch in batches {
+        let status = post_counted(shared, &url, &batch.items).await;
+        statuses.push(status);
+        if let Some(retry) = retry_after(shared, status, batch.items, batch.attempts + 1) {
+            lock(&shared.webhooks.manual_retries).push(retry);
+        }
     }
     statuses
 }
@@ -404,10 +438,15 @@ pub(crate) async fn run_scheduler(shared: Arc<Shared>, step_ms: u64) {
         tick.tick().await;
         let now = Instant::now();
         let mut ready = Vec::new();
+        let mut batches = Vec::new();
         for due in shared.webhooks.take_due(now) {
             let item = match due {
                 Due::Item(item) => {
                     ready.push(item);
+                    continue;
+                }
+                Due::Retry(retry) => {
+                    batches.push(retry);
                     continue;
                 }
                 Due::Event(event) => prepare(&shared, event),
@@ -429,14 +468,28 @@ pub(crate) async fn run_scheduler(shared: Arc<Shared>, step_ms: u64) {
         let Some(url) = shared.config.webhook_url.as_deref() else {
             continue;
         };
-        for batch in ready.chunks(shared.config.max_items_per_post) {
+        batches.extend(
+            ready
+                .chunks(shared.config.max_items_per_post)
+                .map(|batch| Retry {
+                    items: batch.to_vec(),
+                    attempts: 0,
+                }),
+        );
+        for batch in batches {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (shared, url, batch) = (shared.clone(), url.to_string(), batch.to_vec());
+            let (shared, url) = (shared.clone(), url.to_string());
             tokio::spawn(async move {
-                post_counted(&shared, &url, &batch).await;
+                let status = post_counted(&shared, &url, &batch.items).await;
                 drop(permit);
+                let attempts = batch.attempts + 1;
+                if let Some(retry) = retry_after(&shared, status, batch.items, attempts) {
+                    let backoff = step_ms.saturating_mul(1 << attempts.min(16));
+                    let due = Instant::now() + Duration::from_millis(backoff);
+                    shared.webhooks.push(due, Due::Retry(retry));
+                }
             });
         }
     }

@@ -23,6 +23,7 @@ fn help_lists_the_flags() {
         "--step-ms",
         "--seed",
         "--max-items-per-post",
+        "--webhook-retries",
         "--template-review-ms",
         "--any-template",
         "--no-webhooks",

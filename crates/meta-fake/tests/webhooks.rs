@@ -469,3 +469,75 @@ async fn refused_and_unreachable_posts_are_counted_not_retried() {
     assert_eq!(fake.deliver_webhooks().await, [0]);
     assert_eq!(fake.webhook_stats().failed, 1);
 }
+
+#[tokio::test]
+async fn refused_posts_are_posted_again_when_retries_are_on() {
+    let receiver = Receiver::refusing_first(2, StatusCode::SERVICE_UNAVAILABLE).await;
+    let fake = FakeMeta::start(Config {
+        webhook_retries: 3,
+        ..receiver.config()
+    })
+    .await
+    .unwrap();
+    let id = send_text(&fake, TO, Some("again")).await;
+    assert_eq!(fake.deliver_webhooks().await, [503]);
+    assert_eq!(fake.deliver_webhooks().await, [503]);
+    assert_eq!(fake.deliver_webhooks().await, [200]);
+    assert!(
+        fake.deliver_webhooks().await.is_empty(),
+        "delivered once, done"
+    );
+    let posts = receiver.received();
+    assert_eq!(posts.len(), 3);
+    for post in &posts {
+        assert!(post.signed_with(fake.app_secret()));
+        assert_eq!(
+            id_status(&post.statuses()),
+            ["sent", "delivered", "read"].map(|s| (id.clone(), s.to_string()))
+        );
+    }
+    let stats = fake.webhook_stats();
+    assert_eq!(
+        (stats.failed, stats.delivered, stats.items_delivered),
+        (2, 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn retries_stop_after_the_configured_attempts() {
+    let receiver = Receiver::answering(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let fake = FakeMeta::start(Config {
+        webhook_retries: 1,
+        ..receiver.config()
+    })
+    .await
+    .unwrap();
+    send_text(&fake, TO, None).await;
+    assert_eq!(fake.deliver_webhooks().await, [500]);
+    assert_eq!(fake.deliver_webhooks().await, [500]);
+    assert!(fake.deliver_webhooks().await.is_empty());
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn auto_mode_retries_with_backoff() {
+    let receiver = Receiver::refusing_first(1, StatusCode::BAD_GATEWAY).await;
+    let fake = FakeMeta::start(Config {
+        webhooks: WebhookMode::Auto { step_ms: 20 },
+        webhook_retries: 2,
+        ..receiver.config()
+    })
+    .await
+    .unwrap();
+    let id = send_text(&fake, TO, None).await;
+    let statuses = receiver.wait_statuses(4).await;
+    let arrived = id_status(&statuses);
+    for status in ["sent", "delivered", "read"] {
+        let copies = arrived
+            .iter()
+            .filter(|(wamid, s)| *wamid == id && s == status)
+            .count();
+        let expected = if status == "sent" { 2 } else { 1 };
+        assert_eq!(copies, expected, "{status}: {arrived:?}");
+    }
+}

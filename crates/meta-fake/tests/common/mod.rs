@@ -203,7 +203,13 @@ impl Receiver {
         Self::answering(StatusCode::OK).await
     }
 
+    /// A receiver whose every answer has this status (e.g. a client that is failing).
     pub async fn answering(status: StatusCode) -> Receiver {
+        Self::refusing_first(usize::MAX, status).await
+    }
+
+    /// A receiver that answers its first `failures` requests with `status`, then 200.
+    pub async fn refusing_first(failures: usize, status: StatusCode) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -212,12 +218,18 @@ impl Receiver {
             let got = record.clone();
             async move {
                 let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                got.lock().unwrap().push(Received {
+                let mut got = got.lock().unwrap();
+                let seen = got.len();
+                got.push(Received {
                     headers,
                     body: body.to_vec(),
                     json,
                 });
-                status
+                if seen < failures {
+                    status
+                } else {
+                    StatusCode::OK
+                }
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
