@@ -142,7 +142,8 @@ fn accept(shared: &Shared, phone_number_id: &str, body: &[u8]) -> Result<Respons
 }
 
 /// The category (lower case, as pricing names it) of the approved template a send names, or
-/// Meta's refusal.
+/// Meta's refusal. A template the fake does not know, when allowed, is priced as marketing (the
+/// dearest category), since nothing says otherwise.
 fn template_category(shared: &Shared, send: &TemplateSend) -> Result<String, GraphError> {
     let missing = || {
         GraphError::code(

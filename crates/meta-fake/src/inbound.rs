@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::payload::{envelope, messages_change, timestamp};
 use crate::server::Shared;
-use crate::webhooks::{envelope, messages_change, timestamp};
 
 /// A media kind of an inbound message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,7 @@ mod errors;
 mod faults;
 mod inbound;
 mod messages;
+mod payload;
 mod phone;
 mod random;
 mod rates;

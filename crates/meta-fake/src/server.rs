@@ -315,6 +315,34 @@ impl FakeMeta {
             .with_context(|| format!("posting inbound messages to {url}"))
     }
 
+    /// Meta's subscription handshake against the webhook URL (§6.3): `GET
+    /// ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`; true when the answer is 200 with
+    /// exactly the challenge as its body.
+    pub async fn verify_webhook(&self, verify_token: &str) -> anyhow::Result<bool> {
+        let url = self
+            .shared
+            .config
+            .webhook_url
+            .as_deref()
+            .context("no webhook_url configured")?;
+        let challenge = self.shared.rng.next_u64().to_string();
+        let response = self
+            .shared
+            .http
+            .get(url)
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", verify_token),
+                ("hub.challenge", &challenge),
+            ])
+            .send()
+            .await
+            .with_context(|| format!("verifying {url}"))?;
+        let status = response.status();
+        let body = response.text().await?;
+        Ok(status == reqwest::StatusCode::OK && body == challenge)
+    }
+
     /// The exact body `send_inbound` posts (for re-posting or forging); sign it with
     /// [`crate::signature`].
     pub fn inbound_body(&self, messages: &[Inbound]) -> Vec<u8> {

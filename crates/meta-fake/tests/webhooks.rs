@@ -541,3 +541,33 @@ async fn auto_mode_retries_with_backoff() {
         assert_eq!(copies, expected, "{status}: {arrived:?}");
     }
 }
+
+#[tokio::test]
+async fn the_subscription_handshake_echoes_the_challenge_only_for_the_right_token() {
+    use std::collections::HashMap;
+
+    use axum::extract::Query;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/webhooks/meta",
+        axum::routing::get(|Query(q): Query<HashMap<String, String>>| async move {
+            let ok = q.get("hub.mode").map(String::as_str) == Some("subscribe")
+                && q.get("hub.verify_token").map(String::as_str) == Some("verify-me");
+            match (ok, q.get("hub.challenge")) {
+                (true, Some(challenge)) => (StatusCode::OK, challenge.clone()),
+                _ => (StatusCode::FORBIDDEN, String::new()),
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fake = FakeMeta::start(Config {
+        webhook_url: Some(url),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    assert!(fake.verify_webhook("verify-me").await.unwrap());
+    assert!(!fake.verify_webhook("wrong").await.unwrap());
+}
