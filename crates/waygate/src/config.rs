@@ -33,6 +33,8 @@ pub struct Config {
     pub twilio_api_key_sid: String,
     pub twilio_api_key_secret: String,
     pub twilio_api_base: String,
+    pub twilio_content_api_base: String,
+    pub twilio_messaging_api_base: String,
     pub twilio_timeout_ms: u64,
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
@@ -151,8 +153,16 @@ impl Config {
             url::Url::parse(&config.public_url)
                 .map_err(|e| invalid("public_url", &e.to_string()))?;
         }
-        url::Url::parse(&config.twilio_api_base)
-            .map_err(|e| invalid("twilio_api_base", &e.to_string()))?;
+        for (key, base) in [
+            ("twilio_api_base", &config.twilio_api_base),
+            ("twilio_content_api_base", &config.twilio_content_api_base),
+            (
+                "twilio_messaging_api_base",
+                &config.twilio_messaging_api_base,
+            ),
+        ] {
+            url::Url::parse(base).map_err(|e| invalid(key, &e.to_string()))?;
+        }
         Ok(config)
     }
 

@@ -105,32 +105,34 @@ impl Providers {
     pub fn catalog_for(&self, kind: ProviderKind) -> Result<&dyn Catalog, ProviderError> {
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
-            other => Err(ProviderError::Retryable {
-                reason: format!(
-                    "templates and senders at {} are not available in this build yet",
-                    other.as_str()
-                ),
-                retry_after: None,
-            }),
+            ProviderKind::Twilio => Ok(self.twilio()?),
+            ProviderKind::Meta => Err(not_available(
+                "templates and senders at Meta are not available in this build yet",
+            )),
         }
     }
 
     pub fn for_kind(&self, kind: ProviderKind) -> Result<&dyn Provider, ProviderError> {
-        let not_available = |what: &str| ProviderError::Retryable {
-            reason: what.to_string(),
-            retry_after: None,
-        };
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
-            ProviderKind::Twilio => match &self.twilio {
-                Some(twilio) => Ok(twilio),
-                None => Err(not_available(
-                    "Twilio is not configured (twilio_account_sid)",
-                )),
-            },
+            ProviderKind::Twilio => Ok(self.twilio()?),
             ProviderKind::Meta => Err(not_available(
                 "the Meta provider is not available in this build yet",
             )),
         }
+    }
+
+    fn twilio(&self) -> Result<&Twilio, ProviderError> {
+        self.twilio
+            .as_ref()
+            .ok_or_else(|| not_available("Twilio is not configured (twilio_account_sid)"))
+    }
+}
+
+/// A provider that cannot be asked now: what waits for it is kept and tried again.
+fn not_available(what: &str) -> ProviderError {
+    ProviderError::Retryable {
+        reason: what.to_string(),
+        retry_after: None,
     }
 }

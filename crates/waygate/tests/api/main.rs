@@ -14,5 +14,6 @@ mod reconcile;
 mod send;
 mod templates;
 mod twilio;
+mod twilio_catalog;
 mod webhooks;
 mod window;

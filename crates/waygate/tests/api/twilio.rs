@@ -22,10 +22,12 @@ pub(crate) struct Setup {
 /// The fake's credentials and short waits, then `extra`, whose keys replace these.
 pub(crate) fn overrides(fake: &FakeTwilio, extra: &str) -> String {
     let base = format!(
-        "twilio_account_sid = {:?}\ntwilio_auth_token = {:?}\ntwilio_api_base = {:?}\ntwilio_reconcile_after_ms = 1000\ntwilio_timeout_ms = 500\n",
+        "twilio_account_sid = {:?}\ntwilio_auth_token = {:?}\ntwilio_api_base = {url:?}\n\
+         twilio_content_api_base = {url:?}\ntwilio_messaging_api_base = {url:?}\n\
+         twilio_reconcile_after_ms = 1000\ntwilio_timeout_ms = 500\n",
         fake.account_sid(),
         fake.auth_token(),
-        fake.base_url()
+        url = fake.base_url()
     );
     let key = |line: &str| {
         line.split('=')

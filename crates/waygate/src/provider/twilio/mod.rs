@@ -1,6 +1,7 @@
 //! Twilio's Messages API (PROVIDERS.md §1): sends as form posts with HTTP Basic auth,
 //! errors classified by what they say about whether the message was created.
 
+mod catalog;
 pub mod signature;
 mod transport;
 
@@ -18,10 +19,15 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyed_gcra::KeyedGcra;
 use crate::store::Outgoing;
+use catalog::Endpoint;
 use transport::{Transport, TransportError};
 
 pub struct Twilio {
     http: Transport,
+    /// The Content API (templates and their WhatsApp approval), on its own host.
+    content: Endpoint,
+    /// The Messaging API v2 (WhatsApp senders), on its own host.
+    messaging: Endpoint,
     /// Parsed once: parsing it again for every request was a twentieth of the dispatcher's
     /// CPU in the drain.
     messages_url: Uri,
@@ -50,9 +56,9 @@ struct MessageList {
 }
 
 #[derive(Deserialize)]
-struct ErrorBody {
-    code: Option<i64>,
-    message: Option<String>,
+pub(super) struct ErrorBody {
+    pub(super) code: Option<i64>,
+    pub(super) message: Option<String>,
 }
 
 impl Twilio {
@@ -85,8 +91,11 @@ impl Twilio {
             Duration::from_millis(config.twilio_timeout_ms),
         )?;
         let authorization = basic_authorization(&username, &password)?;
+        let timeout = Duration::from_millis(config.twilio_timeout_ms);
         Some(Twilio {
             http,
+            content: Endpoint::new(&config.twilio_content_api_base, timeout)?,
+            messaging: Endpoint::new(&config.twilio_messaging_api_base, timeout)?,
             messages_url,
             authorization,
             callback_base: config.public_base_url(),
@@ -157,13 +166,24 @@ impl Twilio {
         uri: Uri,
         body: Bytes,
     ) -> Result<Request<Bytes>, ProviderError> {
+        self.request_of(method, uri, body, "application/x-www-form-urlencoded")
+    }
+
+    /// A request to `uri` with our credentials and a body of `content_type`.
+    fn request_of(
+        &self,
+        method: &str,
+        uri: Uri,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<Request<Bytes>, ProviderError> {
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
             .header(header::AUTHORIZATION, self.authorization.clone())
             .header(header::ACCEPT, "application/json");
         if !body.is_empty() {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            request = request.header(header::CONTENT_TYPE, content_type);
         }
         request.body(body).map_err(|e| ProviderError::Retryable {
             reason: format!("cannot form a Twilio request: {e}"),
