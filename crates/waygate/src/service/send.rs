@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
-use waygate_core::money::Money;
 use waygate_core::phone::E164;
 use waygate_core::pricing::{Category, WindowAtSend};
 use waygate_core::template::render_with;
@@ -17,7 +16,8 @@ use std::sync::Arc;
 use crate::jobs::DispatchOutcome;
 use crate::model::{Sender, SenderStatus, Template, TemplateStatus};
 use crate::store::{
-    Dispatch, IdempotencyKey, NewSend, Outgoing, Replay, SendRefused, StoreError, TemplateSend,
+    Dispatch, IdempotencyKey, NewSend, Outgoing, Replay, SendPrice, SendRefused, StoreError,
+    TemplateSend,
 };
 use crate::views::session_status;
 
@@ -31,7 +31,7 @@ struct Prepared {
     template: Option<TemplateSend>,
     template_ref: Option<String>,
     body: String,
-    price: Money,
+    price: SendPrice,
     idem: Option<IdempotencyKey>,
 }
 
@@ -138,9 +138,17 @@ impl Services {
         let template = self.sendable_template(&sender, req.template_id).await?;
         let rendered = render_with(&template.body, &template.variables, req.variables.as_ref())
             .map_err(ServiceError::TemplateMismatch)?;
-        let price = self
-            .rate_card
-            .list_price(template.category, req.recipient.calling_code());
+        let calling_code = req.recipient.calling_code();
+        let price = SendPrice {
+            window_closed: self.rate_card.price(
+                template.category,
+                calling_code,
+                WindowAtSend::Closed,
+            ),
+            window_open: self
+                .rate_card
+                .price(template.category, calling_code, WindowAtSend::Open),
+        };
         let prepared = Prepared {
             user_id,
             recipient: req.recipient,
@@ -169,11 +177,12 @@ impl Services {
             return Ok(SendReply::Replayed(replay));
         }
         let sender = self.owned_sender(user_id, req.sender_id, true).await?;
-        let price = self.rate_card.price(
+        // Freeform needs an open window, so its price is the open window's.
+        let price = SendPrice::flat(self.rate_card.price(
             Category::Service,
             req.recipient.calling_code(),
             WindowAtSend::Open,
-        );
+        ));
         let prepared = Prepared {
             user_id,
             recipient: req.recipient,

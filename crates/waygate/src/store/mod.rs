@@ -47,12 +47,31 @@ pub struct NewSend {
     /// `None` for a freeform message.
     pub template: Option<TemplateSend>,
     pub body: String,
-    #[serde(with = "exact_micros")]
-    pub price: Money,
+    pub price: SendPrice,
     pub idempotency: Option<IdempotencyKey>,
     pub now: i64,
     pub dispatch: Dispatch,
     pub template_opens: bool,
+}
+
+/// What a send costs by the customer-service window (24 h from the customer's last message)
+/// when it is recorded: WhatsApp does not charge a utility template inside an open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendPrice {
+    #[serde(with = "exact_micros")]
+    pub window_closed: Money,
+    #[serde(with = "exact_micros")]
+    pub window_open: Money,
+}
+
+impl SendPrice {
+    /// The same price either way.
+    pub fn flat(price: Money) -> SendPrice {
+        SendPrice {
+            window_closed: price,
+            window_open: price,
+        }
+    }
 }
 
 /// Money in journal records as exact micro-units (its public form is a decimal number).

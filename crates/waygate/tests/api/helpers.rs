@@ -288,7 +288,7 @@ impl TestApp {
                 messaging_limit: None,
             }),
             body: "Hello Ada, your code is 1.".into(),
-            price: waygate_core::money::Money::from_micros(20_000),
+            price: waygate::store::SendPrice::flat(waygate_core::money::Money::from_micros(20_000)),
             idempotency: None,
             now: self.clock.now_ms(),
             dispatch,

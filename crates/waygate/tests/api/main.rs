@@ -10,6 +10,7 @@ mod isolation;
 mod ledger;
 mod logs;
 mod ops;
+mod pricing;
 mod reconcile;
 mod send;
 mod templates;

@@ -59,10 +59,17 @@ pub fn record_send(
         _ => {}
     }
 
+    let in_service_window = existing
+        .as_ref()
+        .is_some_and(|conv| window_open(conv, false, s.now));
+    let price = match in_service_window {
+        true => s.price.window_open,
+        false => s.price.window_closed,
+    };
     let charge = Money::ZERO
-        .checked_sub(s.price)
+        .checked_sub(price)
         .ok_or(SendRefused::InsufficientBalance)?;
-    if s.price > Money::ZERO && !tenants::move_balance(&w.statements, s.user_id, charge)? {
+    if price > Money::ZERO && !tenants::move_balance(&w.statements, s.user_id, charge)? {
         return Err(SendRefused::InsufficientBalance);
     }
 
@@ -98,14 +105,14 @@ pub fn record_send(
         variables,
         s.body,
         sid,
-        s.price.micros(),
+        price.micros(),
         s.now
     ])
     .map_err(StoreError::from)?;
     let message_id = c.last_insert_rowid();
     insert_status(w, message_id, status.as_str(), &history)?;
 
-    if s.price > Money::ZERO {
+    if price > Money::ZERO {
         let entry = tenants::Entry {
             user_id: s.user_id,
             kind: "charge",
@@ -151,7 +158,7 @@ pub fn record_send(
                     message_sid: sid.clone(),
                     error_code: None,
                     error_message: None,
-                    price: s.price,
+                    price,
                     created_at: s.now,
                     status_history: steps
                         .iter()

@@ -1115,7 +1115,7 @@ mod tests {
                 messaging_limit: None,
             }),
             body: "Hello Ada".into(),
-            price: Money::ZERO,
+            price: SendPrice::flat(Money::ZERO),
             idempotency: None,
             now: 1_000,
             dispatch: Dispatch::Accepted {
