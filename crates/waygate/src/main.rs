@@ -118,6 +118,9 @@ struct CreateSender {
     provider: Option<String>,
     #[arg(long)]
     provider_ref: Option<String>,
+    /// Meta: the WhatsApp Business Account id.
+    #[arg(long)]
+    waba_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -200,7 +203,7 @@ async fn admin(app: &App, command: AdminCommand) -> anyhow::Result<Value> {
             let body = object(json!({
                 "phone_number": a.phone_number, "display_name": a.display_name, "status": a.status,
                 "quality_rating": a.quality_rating, "messaging_limit": a.messaging_limit,
-                "provider": a.provider, "provider_ref": a.provider_ref,
+                "provider": a.provider, "provider_ref": a.provider_ref, "waba_id": a.waba_id,
             }));
             json!(AdminSenderView::from(
                 &s.create_sender(a.user_id, &body).await.map_err(fail)?

@@ -101,7 +101,7 @@ pub struct MeResponse {
 #[allow(dead_code)]
 pub struct WebhookBody {
     url: String,
-    /// `message.status` and/or `message.received`.
+    /// Any of `message.status`, `message.received`, `template.status`, `sender.status`.
     events: Vec<String>,
 }
 

@@ -241,3 +241,30 @@ async fn templates_are_read_synced_and_deleted_by_their_tenant_only() {
     let msg = app.message(&t, &sent.body["whatsapp_message_id"]).await;
     assert_eq!(msg["template_id"], id);
 }
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_sync_loses_nothing() {
+    let app = spawn_with(POLLING).await;
+    let t = app.tenant().await;
+    let created = submit(&app, &t, submission("order_update")).await;
+    let id = created.body["id"].clone();
+    app.advance(Duration::from_millis(1500));
+    // A reading is claimed, and the process stops before it is recorded.
+    let claimed = app
+        .worker
+        .store
+        .claim_template_syncs(app.clock.now_ms(), 60_000, 100)
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|tpl| Some(tpl.id) == id.as_i64()));
+    let app = app.restart().await;
+    app.run_jobs().await;
+    assert_eq!(
+        template(&app, &t, &id).await.body["status"],
+        "pending",
+        "leased"
+    );
+    app.advance(Duration::from_secs(61));
+    app.run_jobs().await;
+    assert_eq!(template(&app, &t, &id).await.body["status"], "approved");
+}
