@@ -36,6 +36,13 @@ pub struct Config {
     pub twilio_timeout_ms: u64,
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
+    pub meta_access_token: String,
+    pub meta_app_secret: String,
+    pub meta_verify_token: String,
+    pub meta_api_base: String,
+    pub meta_api_version: String,
+    pub meta_timeout_ms: u64,
+    pub meta_unknown_wait_ms: u64,
     pub job_lease_ms: u64,
     pub request_timeout_ms: u64,
     pub template_pending_poll_s: u64,
@@ -153,6 +160,16 @@ impl Config {
         }
         url::Url::parse(&config.twilio_api_base)
             .map_err(|e| invalid("twilio_api_base", &e.to_string()))?;
+        url::Url::parse(&config.meta_api_base)
+            .map_err(|e| invalid("meta_api_base", &e.to_string()))?;
+        let version = config.meta_api_version.strip_prefix('v');
+        if !version.is_some_and(|v| {
+            !v.is_empty()
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        }) {
+            return Err(invalid("meta_api_version", "must look like v23.0"));
+        }
         Ok(config)
     }
 

@@ -3,7 +3,9 @@
 //! failure whose outcome is unknown (the request may have reached the provider).
 
 pub mod catalog;
+pub mod meta;
 mod simulator;
+mod transport;
 pub mod twilio;
 
 use std::time::Duration;
@@ -12,6 +14,7 @@ use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
 pub use catalog::Catalog;
+pub use meta::Meta;
 pub use simulator::Simulator;
 pub use twilio::Twilio;
 
@@ -69,6 +72,10 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How long after an attempt of unknown outcome to look for what it created (a status
+    /// report carrying our id settles it meanwhile), in milliseconds.
+    fn reconcile_after_ms(&self) -> i64;
+
     /// Messages the provider holds from this message's sender to its recipient, created at
     /// or after `since_ms`: the candidates an unknown attempt may have created.
     async fn created_since(
@@ -98,6 +105,8 @@ pub struct Providers {
     pub simulator: Simulator,
     /// `None` until Twilio credentials are configured.
     pub twilio: Option<Twilio>,
+    /// `None` until a Meta access token is configured.
+    pub meta: Option<Meta>,
 }
 
 impl Providers {
@@ -105,6 +114,10 @@ impl Providers {
     pub fn catalog_for(&self, kind: ProviderKind) -> Result<&dyn Catalog, ProviderError> {
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
+            ProviderKind::Meta => match &self.meta {
+                Some(meta) => Ok(meta),
+                None => Err(meta_not_configured()),
+            },
             other => Err(ProviderError::Retryable {
                 reason: format!(
                     "templates and senders at {} are not available in this build yet",
@@ -128,9 +141,17 @@ impl Providers {
                     "Twilio is not configured (twilio_account_sid)",
                 )),
             },
-            ProviderKind::Meta => Err(not_available(
-                "the Meta provider is not available in this build yet",
-            )),
+            ProviderKind::Meta => match &self.meta {
+                Some(meta) => Ok(meta),
+                None => Err(meta_not_configured()),
+            },
         }
+    }
+}
+
+fn meta_not_configured() -> ProviderError {
+    ProviderError::Retryable {
+        reason: "Meta is not configured (meta_access_token)".into(),
+        retry_after: None,
     }
 }

@@ -2,7 +2,6 @@
 //! errors classified by what they say about whether the message was created.
 
 pub mod signature;
-mod transport;
 
 use std::time::Duration;
 
@@ -13,12 +12,12 @@ use serde::Deserialize;
 use waygate_core::gcra::Decision;
 use waygate_core::status::MessageStatus;
 
+use super::transport::{Transport, TransportError};
 use super::{Accepted, Found, Provider, ProviderError, Reported};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyed_gcra::KeyedGcra;
 use crate::store::Outgoing;
-use transport::{Transport, TransportError};
 
 pub struct Twilio {
     http: Transport,
@@ -30,6 +29,8 @@ pub struct Twilio {
     callback_base: String,
     /// Paces each WhatsApp sender to its throughput.
     pace: KeyedGcra<String>,
+    /// `twilio_reconcile_after_ms`.
+    reconcile_after_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +84,7 @@ impl Twilio {
         let http = Transport::for_target(
             &messages_url,
             Duration::from_millis(config.twilio_timeout_ms),
+            "Twilio",
         )?;
         let authorization = basic_authorization(&username, &password)?;
         Some(Twilio {
@@ -91,6 +93,7 @@ impl Twilio {
             authorization,
             callback_base: config.public_base_url(),
             pace: KeyedGcra::new(config.twilio_sender_mps, config.twilio_sender_mps, clock),
+            reconcile_after_ms: i64::try_from(config.twilio_reconcile_after_ms).unwrap_or(i64::MAX),
         })
     }
 
@@ -249,6 +252,10 @@ impl Provider for Twilio {
         Err(ProviderError::Unknown {
             reason: format!("Twilio answered {status}"),
         })
+    }
+
+    fn reconcile_after_ms(&self) -> i64 {
+        self.reconcile_after_ms
     }
 
     async fn created_since(
