@@ -189,15 +189,15 @@ pub struct StatusStep {
 }
 
 /// A file attached to an inbound message, as the provider announced it: Twilio gives a URL,
-/// Meta a media id to download through the Graph API.
+/// Meta a media id to download through the Graph API; each entry carries the one it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Media {
     pub content_type: String,
-    /// Meta's media id; null for Twilio.
-    #[serde(default)]
+    /// Meta's media id (absent for Twilio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_media_id: Option<String>,
-    /// Where Twilio serves the file; null for Meta.
-    #[serde(default)]
+    /// Where Twilio serves the file (absent for Meta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 

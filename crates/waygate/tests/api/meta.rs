@@ -368,7 +368,7 @@ async fn inbound_messages_keep_their_text_media_buttons_and_context() {
     assert_eq!(inbound[1]["body"], "my receipt");
     assert_eq!(
         inbound[1]["media"],
-        json!([{"content_type": "image/jpeg", "provider_media_id": "1479537139650973", "url": null}])
+        json!([{"content_type": "image/jpeg", "provider_media_id": "1479537139650973"}])
     );
     assert_eq!(inbound[2]["button_payload"], "track-1042");
     assert_eq!(inbound[2]["body"], "Track");
