@@ -277,6 +277,23 @@ mod tests {
     }
 
     #[test]
+    fn meta_defaults_and_its_version_shape() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.meta_api_base, "https://graph.facebook.com");
+        assert_eq!(config.meta_api_version, "v23.0");
+        assert_eq!(config.meta_timeout_ms, 10_000);
+        assert_eq!(config.meta_unknown_wait_ms, 300_000);
+        assert!(config.meta_access_token.is_empty() && config.meta_app_secret.is_empty());
+        for bad in ["23.0", "v", "v23.", "vX.0"] {
+            let err = Config::from_toml(&format!("meta_api_version = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("meta_api_version"), "{bad}: {err}");
+        }
+        assert!(Config::from_toml("meta_api_version = \"v21.0\"").is_ok());
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_toml("bogus_key = 1").unwrap_err().to_string();
         assert!(err.contains("bogus_key"), "{err}");

@@ -679,6 +679,25 @@ async fn a_submitted_template_is_approved_by_metas_push() {
 }
 
 #[tokio::test]
+async fn a_deleted_template_is_deleted_at_meta_too() {
+    let s = setup().await;
+    let created = s.submit("order_update").await;
+    let deleted = s
+        .app
+        .request(
+            Method::DELETE,
+            &format!("/api/user/whatsapp/templates/{}", created["id"]),
+            Some(&s.t.key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert!(s.fake.templates().iter().all(|t| t.name != "order_update"));
+    // The two-variable template of the same account is left alone.
+    assert!(s.fake.templates().iter().any(|t| t.name == "code"));
+}
+
+#[tokio::test]
 async fn templates_are_read_back_from_meta_when_synced() {
     let s = setup().await;
     let approved = s.submit("order_update").await;
