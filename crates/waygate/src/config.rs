@@ -38,6 +38,13 @@ pub struct Config {
     pub twilio_timeout_ms: u64,
     pub twilio_sender_mps: u32,
     pub twilio_reconcile_after_ms: u64,
+    pub meta_access_token: String,
+    pub meta_app_secret: String,
+    pub meta_verify_token: String,
+    pub meta_api_base: String,
+    pub meta_api_version: String,
+    pub meta_timeout_ms: u64,
+    pub meta_unknown_wait_ms: u64,
     pub job_lease_ms: u64,
     pub request_timeout_ms: u64,
     pub template_pending_poll_s: u64,
@@ -160,8 +167,17 @@ impl Config {
                 "twilio_messaging_api_base",
                 &config.twilio_messaging_api_base,
             ),
+            ("meta_api_base", &config.meta_api_base),
         ] {
             url::Url::parse(base).map_err(|e| invalid(key, &e.to_string()))?;
+        }
+        let version = config.meta_api_version.strip_prefix('v');
+        if !version.is_some_and(|v| {
+            !v.is_empty()
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        }) {
+            return Err(invalid("meta_api_version", "must look like v23.0"));
         }
         Ok(config)
     }
@@ -267,6 +283,23 @@ mod tests {
             card.list_price(Category::Marketing, 1),
             Money::from_micros(62_500)
         );
+    }
+
+    #[test]
+    fn meta_defaults_and_its_version_shape() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.meta_api_base, "https://graph.facebook.com");
+        assert_eq!(config.meta_api_version, "v23.0");
+        assert_eq!(config.meta_timeout_ms, 10_000);
+        assert_eq!(config.meta_unknown_wait_ms, 300_000);
+        assert!(config.meta_access_token.is_empty() && config.meta_app_secret.is_empty());
+        for bad in ["23.0", "v", "v23.", "vX.0"] {
+            let err = Config::from_toml(&format!("meta_api_version = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("meta_api_version"), "{bad}: {err}");
+        }
+        assert!(Config::from_toml("meta_api_version = \"v21.0\"").is_ok());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::http::ratelimit::RateLimiter;
 use crate::http::AppState;
 use crate::jobs::Worker;
-use crate::provider::{Providers, Simulator, Twilio};
+use crate::provider::{Meta, Providers, Simulator, Twilio};
 use crate::service::Services;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -87,6 +87,7 @@ impl App {
                 step_ms: i64::try_from(config.simulator_step_ms).unwrap_or(i64::MAX),
             },
             twilio: Twilio::from_config(&config, clock.clone()),
+            meta: Meta::from_config(&config),
         });
         let worker = Arc::new(Worker::new(
             store.clone(),

@@ -188,11 +188,17 @@ pub struct StatusStep {
     pub at: i64,
 }
 
-/// A file attached to an inbound message, as the provider announced it.
+/// A file attached to an inbound message, as the provider announced it: Twilio gives a URL,
+/// Meta a media id to download through the Graph API; each entry carries the one it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Media {
-    pub url: String,
     pub content_type: String,
+    /// Meta's media id (absent for Twilio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_media_id: Option<String>,
+    /// Where Twilio serves the file (absent for Meta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A message as stored (either direction).
@@ -216,6 +222,8 @@ pub struct Message {
     pub media: Vec<Media>,
     /// The payload of the quick-reply button an inbound message answered with.
     pub button_payload: Option<String>,
+    /// The provider id of the message an inbound message replies to.
+    pub reply_to_sid: Option<String>,
     /// Set while waygate cannot learn this message's fate from its provider: an operator's case.
     pub status_unknown: Option<StatusUnknown>,
 }

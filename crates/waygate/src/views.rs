@@ -154,8 +154,11 @@ pub struct MessageView {
     pub status_history: Vec<StatusStepView>,
     /// Inbound only: attached files as the provider announced them.
     pub media: Vec<Media>,
-    /// Inbound only: the payload of the quick-reply button the customer pressed.
+    /// Inbound only: the payload of the quick-reply button the customer pressed (Meta: also
+    /// the id of an interactive reply button or list row).
     pub button_payload: Option<String>,
+    /// Inbound only: the provider id (`message_sid`) of the message the customer replied to.
+    pub reply_to_sid: Option<String>,
     /// Null while the message's fate is known or being learnt. Set when waygate cannot learn
     /// it from the provider (the provider does not know the message, or the send's outcome
     /// could not be settled): an operator's case, never silently left pending.
@@ -227,6 +230,7 @@ impl From<&Message> for MessageView {
                 .collect(),
             media: m.media.clone(),
             button_payload: m.button_payload.clone(),
+            reply_to_sid: m.reply_to_sid.clone(),
             status_unknown: m.status_unknown.as_ref().map(|u| StatusUnknownView {
                 since: time(u.since),
                 reason: u.reason.clone(),

@@ -144,6 +144,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::retry))
         .routes(routes!(routes::twilio::status))
         .routes(routes!(routes::twilio::inbound))
+        .routes(routes!(routes::meta::verify, routes::meta::notify))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

@@ -5,7 +5,8 @@
 //! for messages from the same sender to the same recipient created since then. One that waygate
 //! does not know yet is adopted; none means the attempt did not create a message, so it is sent
 //! again; several are ambiguous, so the job is set aside for an operator and nothing is resent.
-//! A status callback carrying our message id settles it earlier.
+//! A status callback carrying our message id settles it earlier. How long to wait first is the
+//! provider's: Meta, which keeps no message list, only waits for such a callback.
 
 use super::{backoff_ms, Worker};
 use crate::provider::{Accepted, Found, Provider, ProviderError};
@@ -125,6 +126,13 @@ impl Worker {
             .then_some(now + self.status_recheck_after_ms)
     }
 
+    /// How long after an attempt of unknown outcome its provider wants the reconciliation.
+    fn reconcile_after_ms(&self, outgoing: &Outgoing) -> i64 {
+        self.providers
+            .for_kind(outgoing.provider)
+            .map_or(0, |p| p.reconcile_after_ms())
+    }
+
     /// Gives up on a send whose outcome cannot be settled, where an operator sees it.
     async fn set_aside(
         &self,
@@ -222,18 +230,15 @@ impl Worker {
             }
             Err(ProviderError::Unknown { reason }) => {
                 tracing::warn!(message_id = outgoing.message_id, %reason, "send outcome unknown; will reconcile before resending");
+                let wait = self.reconcile_after_ms(outgoing);
                 (
                     DispatchResult::Unknown {
                         since: started,
                         // A reconciliation that failed is tried again later and later.
                         at: now
                             + match outgoing.unknown_since {
-                                None => self.reconcile_after_ms,
-                                Some(_) => backoff_ms(
-                                    self.reconcile_after_ms,
-                                    attempts,
-                                    RETRY_CAP_MS.max(self.reconcile_after_ms),
-                                ),
+                                None => wait,
+                                Some(_) => backoff_ms(wait, attempts, RETRY_CAP_MS.max(wait)),
                             },
                         error: reason,
                     },

@@ -42,8 +42,6 @@ pub struct Worker {
     pub clock: Clock,
     pub http: reqwest::Client,
     pub allow_private_webhooks: bool,
-    /// How long after an unknown send outcome to reconcile with the provider.
-    pub reconcile_after_ms: i64,
     /// How long a claimed job stays invisible to other claimers.
     pub lease_ms: i64,
     /// Reconciliations of an unknown outcome that may fail in a row before the send is set
@@ -74,7 +72,6 @@ impl Worker {
             clock,
             http,
             allow_private_webhooks: config.webhooks_allow_private,
-            reconcile_after_ms: millis(config.twilio_reconcile_after_ms),
             lease_ms: millis(config.job_lease_ms),
             reconcile_max_failures: i64::from(config.reconcile_max_failures),
             status_recheck_after_ms: millis(config.status_reconcile_after_ms),

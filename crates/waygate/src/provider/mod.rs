@@ -3,7 +3,9 @@
 //! failure whose outcome is unknown (the request may have reached the provider).
 
 pub mod catalog;
+pub mod meta;
 mod simulator;
+mod transport;
 pub mod twilio;
 
 use std::time::Duration;
@@ -12,6 +14,7 @@ use async_trait::async_trait;
 use waygate_core::status::MessageStatus;
 
 pub use catalog::Catalog;
+pub use meta::Meta;
 pub use simulator::Simulator;
 pub use twilio::Twilio;
 
@@ -69,6 +72,10 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How long after an attempt of unknown outcome to look for what it created (a status
+    /// report carrying our id settles it meanwhile), in milliseconds.
+    fn reconcile_after_ms(&self) -> i64;
+
     /// Messages the provider holds from this message's sender to its recipient, created at
     /// or after `since_ms`: the candidates an unknown attempt may have created.
     async fn created_since(
@@ -98,6 +105,8 @@ pub struct Providers {
     pub simulator: Simulator,
     /// `None` until Twilio credentials are configured.
     pub twilio: Option<Twilio>,
+    /// `None` until a Meta access token is configured.
+    pub meta: Option<Meta>,
 }
 
 impl Providers {
@@ -106,9 +115,7 @@ impl Providers {
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
             ProviderKind::Twilio => Ok(self.twilio()?),
-            ProviderKind::Meta => Err(not_available(
-                "templates and senders at Meta are not available in this build yet",
-            )),
+            ProviderKind::Meta => Ok(self.meta()?),
         }
     }
 
@@ -116,10 +123,14 @@ impl Providers {
         match kind {
             ProviderKind::Simulator => Ok(&self.simulator),
             ProviderKind::Twilio => Ok(self.twilio()?),
-            ProviderKind::Meta => Err(not_available(
-                "the Meta provider is not available in this build yet",
-            )),
+            ProviderKind::Meta => Ok(self.meta()?),
         }
+    }
+
+    fn meta(&self) -> Result<&Meta, ProviderError> {
+        self.meta
+            .as_ref()
+            .ok_or_else(|| not_available("Meta is not configured (meta_access_token)"))
     }
 
     fn twilio(&self) -> Result<&Twilio, ProviderError> {

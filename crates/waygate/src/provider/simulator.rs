@@ -68,6 +68,11 @@ impl Provider for Simulator {
         Some(self.accept(message))
     }
 
+    /// Simulated sends never end with an unknown outcome: there is nothing to wait for.
+    fn reconcile_after_ms(&self) -> i64 {
+        0
+    }
+
     /// Simulated sends never end with an unknown outcome, so there is nothing to find.
     async fn created_since(
         &self,

@@ -314,6 +314,7 @@ impl Services {
             provider_sid: Some(secrets::message_sid()),
             media: Vec::new(),
             button_payload: None,
+            reply_to_sid: None,
             at: self.clock.now_ms(),
         };
         self.store

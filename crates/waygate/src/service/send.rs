@@ -17,7 +17,7 @@ use crate::jobs::DispatchOutcome;
 use crate::model::{Sender, SenderStatus, Template, TemplateStatus};
 use crate::store::{
     Dispatch, IdempotencyKey, NewSend, Outgoing, Replay, SendPrice, SendRefused, StoreError,
-    TemplateSend,
+    TemplateLocale, TemplateSend,
 };
 use crate::views::session_status;
 
@@ -30,6 +30,7 @@ struct Prepared {
     /// `None` for a freeform message.
     template: Option<TemplateSend>,
     template_ref: Option<String>,
+    template_locale: Option<TemplateLocale>,
     body: String,
     price: SendPrice,
     idem: Option<IdempotencyKey>,
@@ -159,6 +160,10 @@ impl Services {
                 messaging_limit: sender.messaging_limit,
             }),
             template_ref: template.provider_ref.clone(),
+            template_locale: Some(TemplateLocale {
+                name: template.name.clone(),
+                language: template.language.clone(),
+            }),
             body: rendered.text,
             price,
             idem,
@@ -189,6 +194,7 @@ impl Services {
             recipient_name: None,
             template: None,
             template_ref: None,
+            template_locale: None,
             body: req.message,
             price,
             idem,
@@ -212,6 +218,8 @@ impl Services {
             to: p.recipient.as_str().to_string(),
             body: p.body.clone(),
             template_ref: p.template_ref,
+            template_locale: p.template_locale,
+            sender_ref: p.sender.provider_ref.clone(),
             variables: p
                 .template
                 .as_ref()

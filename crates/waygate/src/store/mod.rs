@@ -165,7 +165,17 @@ pub struct Outgoing {
     pub to: String,
     pub body: String,
     pub template_ref: Option<String>,
+    /// The template's name and language, which Meta addresses a template by.
+    pub template_locale: Option<TemplateLocale>,
     pub variables: Vec<String>,
+    /// The sender's provider id (Meta's phone number id, which sends go through).
+    pub sender_ref: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateLocale {
+    pub name: String,
+    pub language: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -246,6 +256,8 @@ pub struct NewInbound {
     pub provider_sid: Option<String>,
     pub media: Vec<Media>,
     pub button_payload: Option<String>,
+    /// The provider id of the message this one replies to.
+    pub reply_to_sid: Option<String>,
     pub at: i64,
 }
 
@@ -362,6 +374,13 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<Option<Template>>;
     async fn get_template(&self, id: i64) -> StoreResult<Option<Template>>;
+    /// The template a provider knows by its own id (Meta's template id), on that provider's
+    /// senders.
+    async fn template_by_provider_ref(
+        &self,
+        provider_ref: String,
+        provider: ProviderKind,
+    ) -> StoreResult<Option<Template>>;
     async fn list_templates(
         &self,
         sender_id: i64,

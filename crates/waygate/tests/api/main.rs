@@ -9,6 +9,7 @@ mod faults;
 mod isolation;
 mod ledger;
 mod logs;
+mod meta;
 mod ops;
 mod pricing;
 mod reconcile;

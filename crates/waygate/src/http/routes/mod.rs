@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod history;
 pub mod jobs;
+pub mod meta;
 pub mod ops;
 pub mod send;
 pub mod templates;

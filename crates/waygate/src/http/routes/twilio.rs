@@ -165,10 +165,11 @@ pub async fn inbound(
     let media = (0..media_count.min(10))
         .filter_map(|i| {
             Some(Media {
-                url: form.owned(&format!("MediaUrl{i}"))?,
+                url: Some(form.owned(&format!("MediaUrl{i}"))?),
                 content_type: form
                     .owned(&format!("MediaContentType{i}"))
                     .unwrap_or_default(),
+                provider_media_id: None,
             })
         })
         .collect();
@@ -189,6 +190,7 @@ pub async fn inbound(
         profile_name: form.owned("ProfileName"),
         media,
         button_payload: form.owned("ButtonPayload"),
+        reply_to_sid: None,
     };
     match app
         .services

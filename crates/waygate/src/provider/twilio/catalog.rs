@@ -11,12 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use waygate_core::template_submission::Button;
 
-use super::transport::{Answer, Transport};
 use super::{ErrorBody, Twilio};
 use crate::model::{
     QualityRating, Review, Sender, SenderReport, SenderStatus, Template, TemplateStatus,
 };
 use crate::provider::catalog::{Catalog, Submitted};
+use crate::provider::transport::{Answer, Transport};
 use crate::provider::ProviderError;
 
 /// One of Twilio's API hosts, and the client that reaches it.
@@ -35,7 +35,7 @@ impl Endpoint {
             )
             .ok()?;
         Some(Endpoint {
-            http: Transport::for_target(&target, timeout)?,
+            http: Transport::for_target(&target, timeout, "Twilio")?,
             base,
         })
     }

@@ -3,7 +3,6 @@
 
 mod catalog;
 pub mod signature;
-mod transport;
 
 use std::time::Duration;
 
@@ -14,13 +13,13 @@ use serde::Deserialize;
 use waygate_core::gcra::Decision;
 use waygate_core::status::MessageStatus;
 
+use super::transport::{Transport, TransportError};
 use super::{Accepted, Found, Provider, ProviderError, Reported};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyed_gcra::KeyedGcra;
 use crate::store::Outgoing;
 use catalog::Endpoint;
-use transport::{Transport, TransportError};
 
 pub struct Twilio {
     http: Transport,
@@ -36,6 +35,8 @@ pub struct Twilio {
     callback_base: String,
     /// Paces each WhatsApp sender to its throughput.
     pace: KeyedGcra<String>,
+    /// `twilio_reconcile_after_ms`.
+    reconcile_after_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +90,7 @@ impl Twilio {
         let http = Transport::for_target(
             &messages_url,
             Duration::from_millis(config.twilio_timeout_ms),
+            "Twilio",
         )?;
         let authorization = basic_authorization(&username, &password)?;
         let timeout = Duration::from_millis(config.twilio_timeout_ms);
@@ -100,6 +102,7 @@ impl Twilio {
             authorization,
             callback_base: config.public_base_url(),
             pace: KeyedGcra::new(config.twilio_sender_mps, config.twilio_sender_mps, clock),
+            reconcile_after_ms: i64::try_from(config.twilio_reconcile_after_ms).unwrap_or(i64::MAX),
         })
     }
 
@@ -269,6 +272,10 @@ impl Provider for Twilio {
         Err(ProviderError::Unknown {
             reason: format!("Twilio answered {status}"),
         })
+    }
+
+    fn reconcile_after_ms(&self) -> i64 {
+        self.reconcile_after_ms
     }
 
     async fn created_since(

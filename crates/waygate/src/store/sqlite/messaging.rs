@@ -169,6 +169,7 @@ pub fn record_send(
                         .collect(),
                     media: Vec::new(),
                     button_payload: None,
+                    reply_to_sid: None,
                     status_unknown: None,
                 })
             };
@@ -306,7 +307,7 @@ fn one_outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>
     one(
         c,
         "SELECT m.id, s.provider, s.phone_number, m.recipient_phone, m.body, t.provider_ref, m.variables, \
-         m.message_sid, m.unknown_since \
+         m.message_sid, m.unknown_since, t.name, t.language, s.provider_ref \
          FROM messages m JOIN senders s ON s.id = m.sender_id LEFT JOIN templates t ON t.id = m.template_id \
          WHERE m.id = ?1",
         [message_id],
@@ -321,9 +322,14 @@ fn one_outgoing(c: &Connection, message_id: i64) -> StoreResult<Option<Outgoing>
                 to: r.get(3)?,
                 body: r.get(4)?,
                 template_ref: r.get(5)?,
+                template_locale: match (r.get(9)?, r.get(10)?) {
+                    (Some(name), Some(language)) => Some(TemplateLocale { name, language }),
+                    _ => None,
+                },
                 variables: variables
                     .and_then(|v| serde_json::from_str(&v).ok())
                     .unwrap_or_default(),
+                sender_ref: r.get(11)?,
             })
         },
     )
@@ -771,8 +777,8 @@ pub fn record_inbound(
     let history = history_text(&[(MessageStatus::Received, i.at)]);
     c.prepare_cached(
         "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, body, \
-         message_sid, price_micros, media, button_payload, created_at) \
-         VALUES (?1, ?2, ?3, 'inbound', ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+         message_sid, price_micros, media, button_payload, reply_to_sid, created_at) \
+         VALUES (?1, ?2, ?3, 'inbound', ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         conversation.id,
@@ -783,6 +789,7 @@ pub fn record_inbound(
         i.provider_sid,
         (!i.media.is_empty()).then(|| json_text(&i.media)),
         i.button_payload,
+        i.reply_to_sid,
         i.at
     ])?;
     let message_id = c.last_insert_rowid();

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_status_steps_in_place.sql"),
     include_str!("migrations/011_attempts_and_status_checks.sql"),
     include_str!("migrations/012_template_lifecycle.sql"),
+    include_str!("migrations/013_meta.sql"),
 ];
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -748,6 +749,15 @@ impl Store for SqliteStore {
 
     async fn get_template(&self, id: i64) -> StoreResult<Option<Template>> {
         self.read(move |c| tenants::get_template(c, id)).await
+    }
+
+    async fn template_by_provider_ref(
+        &self,
+        provider_ref: String,
+        provider: ProviderKind,
+    ) -> StoreResult<Option<Template>> {
+        self.read(move |c| tenants::template_by_provider_ref(c, &provider_ref, provider))
+            .await
     }
 
     async fn list_templates(

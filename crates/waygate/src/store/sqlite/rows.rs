@@ -21,7 +21,7 @@ pub const CONVERSATION_COLUMNS: &str = "id, user_id, sender_id, recipient_phone,
 pub const MESSAGES: &str = "messages JOIN message_status ON message_id = id";
 pub const MESSAGE_COLUMNS: &str = "id, conversation_id, user_id, direction, sender_id, recipient_phone, \
      template_id, body, status, message_sid, error_code, error_message, price_micros, created_at, status_history, \
-     media, button_payload, status_unknown_since, status_unknown_reason";
+     media, button_payload, status_unknown_since, status_unknown_reason, reply_to_sid";
 pub const WEBHOOK_COLUMNS: &str =
     "id, user_id, url, events, secret, previous_secret, previous_secret_until, created_at";
 
@@ -143,6 +143,7 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
             }),
             (None, _) => None,
         },
+        reply_to_sid: row.get(19)?,
     })
 }
 

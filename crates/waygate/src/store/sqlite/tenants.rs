@@ -268,6 +268,28 @@ pub fn get_template(c: &Connection, id: i64) -> StoreResult<Option<Template>> {
     )
 }
 
+/// The template a provider knows by `provider_ref`, on one of that provider's senders.
+pub fn template_by_provider_ref(
+    c: &Connection,
+    provider_ref: &str,
+    provider: ProviderKind,
+) -> StoreResult<Option<Template>> {
+    let columns = TEMPLATE_COLUMNS
+        .split(", ")
+        .map(|column| format!("t.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    one(
+        c,
+        &format!(
+            "SELECT {columns} FROM templates t JOIN senders s ON s.id = t.sender_id \
+             WHERE t.provider_ref = ?1 AND s.provider = ?2 ORDER BY t.id LIMIT 1"
+        ),
+        params![provider_ref, provider.as_str()],
+        rows::template,
+    )
+}
+
 pub fn list_templates(
     c: &Connection,
     sender_id: i64,

@@ -1,4 +1,4 @@
-//! Twilio's HTTP client: hyper's pooled client over rustls, without reqwest's layers. reqwest
+//! The providers' HTTP client: hyper's pooled client over rustls, without reqwest's layers. reqwest
 //! parses each request's URL twice (its redirect layer, then the response's URL), which was
 //! a fifth of the dispatcher's instructions in the drain. Behind an egress proxy (named by
 //! HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY) requests go through reqwest, which
@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 
-/// Twilio's answers are a few KiB; anything far larger is not one.
+/// Providers' answers are a few KiB; anything far larger is not one.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -24,6 +24,8 @@ pub struct Transport {
     route: Route,
     /// For the whole exchange, from connecting to the answer's last byte.
     timeout: Duration,
+    /// The provider's name, for messages.
+    peer: &'static str,
 }
 
 enum Route {
@@ -31,7 +33,7 @@ enum Route {
     Proxied(reqwest::Client),
 }
 
-/// Twilio's answer, read whole.
+/// The provider's answer, read whole.
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -39,7 +41,7 @@ pub struct Answer {
 }
 
 /// Why no answer came: `Connect` means the request never left (safe to send again), `Failed`
-/// that it may have reached Twilio.
+/// that it may have reached the provider.
 #[derive(Debug)]
 pub enum TransportError {
     Connect(String),
@@ -48,28 +50,33 @@ pub enum TransportError {
 
 impl Transport {
     /// Direct, unless the environment names a proxy for `target`.
-    pub fn for_target(target: &Uri, timeout: Duration) -> Option<Transport> {
+    pub fn for_target(target: &Uri, timeout: Duration, peer: &'static str) -> Option<Transport> {
         match Matcher::from_env().intercept(target) {
-            None => Some(Transport::direct(timeout)),
+            None => Some(Transport::direct(timeout, peer)),
             // reqwest reads the same variables and does the rest (CONNECT, credentials).
-            Some(_) => Transport::proxied(reqwest::Client::builder(), timeout),
+            Some(_) => Transport::proxied(reqwest::Client::builder(), timeout, peer),
         }
     }
 
-    fn proxied(builder: reqwest::ClientBuilder, timeout: Duration) -> Option<Transport> {
+    fn proxied(
+        builder: reqwest::ClientBuilder,
+        timeout: Duration,
+        peer: &'static str,
+    ) -> Option<Transport> {
         let client = builder
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(256)
             .build()
-            .map_err(|e| tracing::error!(error = %e, "cannot build Twilio's client for the proxy; Twilio is off"))
+            .map_err(|e| tracing::error!(error = %e, peer, "cannot build the provider's client for the proxy; the provider is off"))
             .ok()?;
         Some(Transport {
             route: Route::Proxied(client),
             timeout,
+            peer,
         })
     }
 
-    fn direct(timeout: Duration) -> Transport {
+    fn direct(timeout: Duration, peer: &'static str) -> Transport {
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -94,6 +101,7 @@ impl Transport {
         Transport {
             route: Route::Direct(client),
             timeout,
+            peer,
         }
     }
 
@@ -104,12 +112,12 @@ impl Transport {
                     let response = client
                         .request(request.map(Full::new))
                         .await
-                        .map_err(|e| failure(e.is_connect(), &e))?;
+                        .map_err(|e| self.failure(e.is_connect(), &e))?;
                     let (parts, body) = response.into_parts();
                     let body = Limited::new(body, MAX_ANSWER_BYTES)
                         .collect()
                         .await
-                        .map_err(|e| failure(false, &e))?
+                        .map_err(|e| self.failure(false, &e))?
                         .to_bytes();
                     Ok(Answer {
                         status: parts.status,
@@ -119,14 +127,17 @@ impl Transport {
                 }
                 Route::Proxied(client) => {
                     let request =
-                        reqwest::Request::try_from(request).map_err(|e| failure(true, &e))?;
+                        reqwest::Request::try_from(request).map_err(|e| self.failure(true, &e))?;
                     let response = client
                         .execute(request)
                         .await
-                        .map_err(|e| failure(e.is_connect(), &e))?;
+                        .map_err(|e| self.failure(e.is_connect(), &e))?;
                     let status = response.status();
                     let headers = response.headers().clone();
-                    let body = response.bytes().await.map_err(|e| failure(false, &e))?;
+                    let body = response
+                        .bytes()
+                        .await
+                        .map_err(|e| self.failure(false, &e))?;
                     Ok(Answer {
                         status,
                         headers,
@@ -139,18 +150,22 @@ impl Transport {
             .await
             .unwrap_or_else(|_| {
                 Err(TransportError::Failed(format!(
-                    "no answer from Twilio within {} ms",
+                    "no answer from {} within {} ms",
+                    self.peer,
                     self.timeout.as_millis()
                 )))
             })
     }
 }
 
-/// A request that never left (`unsent`), or one that may have reached Twilio.
-fn failure(unsent: bool, e: &dyn std::fmt::Display) -> TransportError {
-    match unsent {
-        true => TransportError::Connect(format!("cannot connect to Twilio: {e}")),
-        false => TransportError::Failed(format!("request to Twilio failed: {e}")),
+impl Transport {
+    /// A request that never left (`unsent`), or one that may have reached the provider.
+    fn failure(&self, unsent: bool, e: &dyn std::fmt::Display) -> TransportError {
+        let peer = self.peer;
+        match unsent {
+            true => TransportError::Connect(format!("cannot connect to {peer}: {e}")),
+            false => TransportError::Failed(format!("request to {peer} failed: {e}")),
+        }
     }
 }
 
@@ -184,7 +199,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let transport = Transport::direct(Duration::from_millis(300));
+        let transport = Transport::direct(Duration::from_millis(300), "Twilio");
         let refused = transport
             .exchange(get(format!("http://{addr}/")))
             .await
@@ -234,7 +249,7 @@ mod tests {
         });
         let builder = reqwest::Client::builder()
             .proxy(reqwest::Proxy::http(format!("http://{addr}")).unwrap());
-        let transport = Transport::proxied(builder, Duration::from_secs(5)).unwrap();
+        let transport = Transport::proxied(builder, Duration::from_secs(5), "Twilio").unwrap();
         let answer = transport
             .exchange(get(
                 "http://twilio.invalid/2010-04-01/Accounts/AC1/Messages.json".into(),
