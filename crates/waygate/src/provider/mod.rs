@@ -18,7 +18,7 @@ pub use meta::Meta;
 pub use simulator::Simulator;
 pub use twilio::Twilio;
 
-use crate::model::ProviderKind;
+use crate::model::{Media, ProviderKind};
 use crate::store::{Outgoing, ScheduledStatus};
 
 #[derive(Debug, Clone)]
@@ -42,6 +42,34 @@ pub struct Reported {
     pub status: MessageStatus,
     pub error_code: Option<i64>,
     pub error_message: Option<String>,
+}
+
+/// A status a provider reported for a message it holds (a callback or a webhook).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderStatus {
+    pub sid: String,
+    /// The provider's status name, e.g. "delivered".
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    /// Our id, when the callback URL carried it.
+    pub message_id: Option<i64>,
+}
+
+/// A customer's message as a provider delivered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderInbound {
+    pub sid: String,
+    /// Our sender's number (the message's `To`), E.164 with `+`.
+    pub to: String,
+    /// The customer: E.164, or the provider's user id when it has no number.
+    pub from: String,
+    pub body: String,
+    pub profile_name: Option<String>,
+    pub media: Vec<Media>,
+    pub button_payload: Option<String>,
+    /// The provider id of the message this one replies to.
+    pub reply_to_sid: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

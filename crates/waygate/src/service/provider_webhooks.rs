@@ -6,33 +6,10 @@ use waygate_core::phone::E164;
 use waygate_core::status::MessageStatus;
 
 use super::{ServiceError, Services};
-use crate::model::{Media, Message, ProviderKind, Review};
+use crate::model::{Message, ProviderKind, Review};
 use crate::provider::meta::webhook::Event;
+pub use crate::provider::{ProviderInbound, ProviderStatus};
 use crate::store::{NewInbound, StatusApplied, StatusTarget, StatusUpdate};
-
-pub struct ProviderStatus {
-    pub sid: String,
-    /// The provider's status name, e.g. "delivered".
-    pub status: String,
-    pub error_code: Option<i64>,
-    pub error_message: Option<String>,
-    /// Our id, when the callback URL carried it.
-    pub message_id: Option<i64>,
-}
-
-pub struct ProviderInbound {
-    pub sid: String,
-    /// Our sender's number (the message's `To`), E.164 with `+`.
-    pub to: String,
-    /// The customer: E.164, or the provider's user id when it has no number.
-    pub from: String,
-    pub body: String,
-    pub profile_name: Option<String>,
-    pub media: Vec<Media>,
-    pub button_payload: Option<String>,
-    /// The provider id of the message this one replies to.
-    pub reply_to_sid: Option<String>,
-}
 
 impl Services {
     pub async fn provider_status(&self, s: ProviderStatus) -> Result<StatusApplied, ServiceError> {
@@ -95,27 +72,10 @@ impl Services {
     pub async fn meta_events(&self, events: Vec<Event>) -> Result<(), ServiceError> {
         for event in events {
             match event {
-                Event::Status(s) => {
-                    self.provider_status(ProviderStatus {
-                        sid: s.wamid,
-                        status: s.status,
-                        error_code: s.error_code,
-                        error_message: s.error_message,
-                        message_id: s.message_id,
-                    })
-                    .await?;
+                Event::Status(status) => {
+                    self.provider_status(status).await?;
                 }
-                Event::Inbound(i) => {
-                    let inbound = ProviderInbound {
-                        sid: i.wamid,
-                        to: i.to,
-                        from: i.from,
-                        body: i.body,
-                        profile_name: i.profile_name,
-                        media: i.media,
-                        button_payload: i.button_payload,
-                        reply_to_sid: i.reply_to_sid,
-                    };
+                Event::Inbound(inbound) => {
                     self.provider_inbound(ProviderKind::Meta, inbound).await?;
                 }
                 Event::Template {

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::catalog::{review, template_status};
 use crate::model::{Media, Review};
+use crate::provider::{ProviderInbound, ProviderStatus};
 
 /// Whether `header` (`X-Hub-Signature-256: sha256=<hex>`) is the HMAC-SHA256 of `body` with the
 /// app secret, compared in constant time.
@@ -32,38 +33,13 @@ pub fn signature_valid(app_secret: &str, body: &[u8], header: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A sent message's status.
-    Status(Status),
+    Status(ProviderStatus),
     /// A customer's message.
-    Inbound(Inbound),
+    Inbound(ProviderInbound),
     /// Review's decision on a template, named by its Meta template id.
     Template { template_id: String, review: Review },
     /// The quality or messaging limit of this number (E.164) changed: read it again.
     Quality { phone_number: String },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub wamid: String,
-    /// Meta's status name: `sent`, `delivered`, `read` or `failed`.
-    pub status: String,
-    pub error_code: Option<i64>,
-    pub error_message: Option<String>,
-    /// Our message id, from `biz_opaque_callback_data`.
-    pub message_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Inbound {
-    pub wamid: String,
-    /// Our number written to, E.164.
-    pub to: String,
-    /// The customer, E.164 (or Meta's user id when there is no number).
-    pub from: String,
-    pub body: String,
-    pub profile_name: Option<String>,
-    pub media: Vec<Media>,
-    pub button_payload: Option<String>,
-    pub reply_to_sid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -200,8 +176,8 @@ fn messages(value: Value, events: &mut Vec<Event>) {
     };
     for s in value.statuses {
         let error = s.errors.into_iter().next();
-        events.push(Event::Status(Status {
-            wamid: s.id,
+        events.push(Event::Status(ProviderStatus {
+            sid: s.id,
             status: s.status,
             error_code: error.as_ref().and_then(|e| e.code),
             error_message: error.and_then(|e| e.message.or(e.title)),
@@ -249,8 +225,8 @@ fn messages(value: Value, events: &mut Vec<Event>) {
             true => plus(&from),
             false => from,
         };
-        events.push(Event::Inbound(Inbound {
-            wamid,
+        events.push(Event::Inbound(ProviderInbound {
+            sid: wamid,
             to: to.clone(),
             from,
             body,
@@ -296,8 +272,8 @@ mod tests {
         let events = events(body).unwrap();
         assert_eq!(
             events[0],
-            Event::Status(Status {
-                wamid: "wamid.S".into(),
+            Event::Status(ProviderStatus {
+                sid: "wamid.S".into(),
                 status: "failed".into(),
                 error_code: Some(131_026),
                 error_message: Some("Message undeliverable".into()),
