@@ -14,10 +14,12 @@ use waygate_core::status::MessageStatus;
 
 use crate::model::*;
 
+/// The store's one error type, the same for every backend: a backend's own error is kept as
+/// the source of `Database`, so nothing above the store depends on which one it is.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(Arc<rusqlite::Error>),
+    Database(Arc<dyn std::error::Error + Send + Sync>),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]
@@ -27,12 +29,6 @@ pub enum StoreError {
     /// A credit that would take the balance past the largest amount it holds.
     #[error("the balance would overflow")]
     BalanceOverflow,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(Arc::new(e))
-    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -52,6 +52,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/012_template_lifecycle.sql"),
     include_str!("migrations/013_meta.sql"),
 ];
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(Arc::new(e))
+    }
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: mpsc::Sender<ToWriter>,
