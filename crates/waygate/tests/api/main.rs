@@ -12,6 +12,7 @@ mod logs;
 mod meta;
 mod ops;
 mod pricing;
+mod redis_limit;
 mod reconcile;
 mod send;
 mod templates;
