@@ -106,7 +106,10 @@ async fn redis_and_in_process_limits_decide_alike_through_burst_refill_and_retry
         matches!(decisions[5], Decision::Deny { retry_after_micros } if retry_after_micros <= 200_000),
         "{decisions:?}"
     );
-    assert!(decisions[7..10].iter().any(allowed), "refilled: {decisions:?}");
+    assert!(
+        decisions[7..10].iter().any(allowed),
+        "refilled: {decisions:?}"
+    );
     assert_eq!(decisions[12], Decision::Allow { remaining: 4 });
     prefix.delete_keys().await;
 }
@@ -133,7 +136,10 @@ async fn two_nodes_on_one_redis_share_one_limit_and_keys_expire() {
         .await
         .unwrap();
     let ttl: i64 = connection.pttl(node_a.key("7")).await.unwrap();
-    assert!((1..=1_000).contains(&ttl), "an idle user's key expires: {ttl}");
+    assert!(
+        (1..=1_000).contains(&ttl),
+        "an idle user's key expires: {ttl}"
+    );
     prefix.delete_keys().await;
 }
 
@@ -184,9 +190,17 @@ async fn unreachable_redis_fails_closed_with_503_when_configured() {
     let before = errors_counted(&app).await;
     let started = std::time::Instant::now();
     let reply = app.send_template(&t, "+14155551234").await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.body["error_code"], "RATE_LIMIT_UNAVAILABLE");
-    assert!(started.elapsed() < Duration::from_secs(2), "bounded by the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded by the timeout"
+    );
     assert!(errors_counted(&app).await > before);
 }
 
@@ -211,7 +225,12 @@ async fn api_limit_in_redis_holds_across_two_apps() {
     assert_eq!(remaining(&second), "0", "node b counts node a's send");
     for (node, t) in [(&node_a, &ta), (&node_b, &tb)] {
         let denied = node.send_template(t, "+14155551234").await;
-        assert_eq!(denied.status, StatusCode::TOO_MANY_REQUESTS, "{}", denied.body);
+        assert_eq!(
+            denied.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            denied.body
+        );
         assert_eq!(denied.body["error_code"], "RATE_LIMITED");
         assert_eq!(denied.headers["retry-after"], "1");
         assert_eq!(denied.headers["x-ratelimit-limit"], "2");
