@@ -38,6 +38,17 @@ impl Gcra {
         self.burst
     }
 
+    /// The time one request costs, in µs: what a copy of this rule elsewhere (a shared
+    /// store's script) needs to decide alike.
+    pub fn emission_interval_micros(&self) -> i64 {
+        self.emission_interval
+    }
+
+    /// How far the theoretical arrival time may run ahead of now, in µs.
+    pub fn burst_window_micros(&self) -> i64 {
+        self.burst_window
+    }
+
     /// `tat` is the stored theoretical arrival time in µs (None = fresh key). Allowed requests
     /// advance it; a denied request leaves it unchanged (so it is not counted against the next
     /// window). `remaining` = how many more requests would be allowed right now after this one.

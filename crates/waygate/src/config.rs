@@ -23,6 +23,12 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub rate_limit_per_second: u32,
+    /// Empty = each process limits alone; `redis://…` = one limit shared by every node.
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+    /// Whether sends go through (true) or are refused (false) while Redis cannot answer.
+    pub redis_fail_open: bool,
+    pub redis_timeout_ms: u64,
     pub simulator_step_ms: u64,
     pub webhooks_allow_private: bool,
     pub window_template_opens: bool,
@@ -128,6 +134,7 @@ impl Config {
                 u64::from(config.reconcile_max_failures),
             ),
             ("job_lease_ms", config.job_lease_ms),
+            ("redis_timeout_ms", config.redis_timeout_ms),
             ("header_read_timeout_ms", config.header_read_timeout_ms),
             ("idle_timeout_ms", config.idle_timeout_ms),
             ("request_timeout_ms", config.request_timeout_ms),

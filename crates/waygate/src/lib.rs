@@ -95,10 +95,7 @@ impl App {
             clock.clone(),
             &config,
         ));
-        let limiter = Arc::new(RateLimiter::new(
-            config.rate_limit_per_second,
-            clock.clone(),
-        ));
+        let limiter = Arc::new(RateLimiter::from_config(&config, clock.clone())?);
         let rate_card = config.rate_card()?;
         let services = Arc::new(Services {
             config,

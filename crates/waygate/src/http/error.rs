@@ -23,6 +23,9 @@ pub enum ApiError {
     RequestTimeout,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64, limit: u32 },
+    /// The shared send limit could not be read and the configuration says to fail closed.
+    #[error("rate limit unavailable")]
+    RateLimitUnavailable,
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The admin API is switched off (no admin token configured).
@@ -70,6 +73,11 @@ fn parts(err: &ApiError) -> (StatusCode, String, String, Map<String, Value>) {
             extra.insert("retry_after".into(), json!(retry_after_secs));
             simple(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too Many Attempts.")
         }
+        ApiError::RateLimitUnavailable => simple(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RATE_LIMIT_UNAVAILABLE",
+            "The send rate limit cannot be checked right now; try again shortly.",
+        ),
         ApiError::MethodNotAllowed => simple(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",

@@ -205,7 +205,7 @@ impl Drop for Place {
 /// Lets a repeated warning through at most once per `WARN_EVERY`, so that a flood of
 /// refusals does not flood the log.
 #[derive(Default)]
-struct Throttle {
+pub(crate) struct Throttle {
     last: Option<Instant>,
     since: u64,
 }
@@ -213,7 +213,7 @@ struct Throttle {
 impl Throttle {
     /// Counts one occurrence; returns how many occurred since the last warning when it is
     /// time for another.
-    fn note(&mut self) -> Option<u64> {
+    pub(crate) fn note(&mut self) -> Option<u64> {
         self.since += 1;
         let now = Instant::now();
         if self.last.is_some_and(|last| now - last < WARN_EVERY) {

@@ -13,6 +13,7 @@ mod meta;
 mod ops;
 mod pricing;
 mod reconcile;
+mod redis_limit;
 mod send;
 mod templates;
 mod twilio;

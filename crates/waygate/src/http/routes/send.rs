@@ -114,8 +114,10 @@ async fn in_flight_body(app: &AppState, m: &Message, freeform: bool) -> Result<V
     Ok(body)
 }
 
-fn with_quota(mut response: Response, quota: Quota) -> Response {
-    quota.write_headers(response.headers_mut());
+fn with_quota(mut response: Response, quota: Option<Quota>) -> Response {
+    if let Some(quota) = quota {
+        quota.write_headers(response.headers_mut());
+    }
     response
 }
 
@@ -189,7 +191,7 @@ async fn handle(
     request: Request,
     parse: impl FnOnce(&AppState, &Map<String, Value>) -> Result<SendRequest, ApiError>,
 ) -> Result<Response, ApiError> {
-    let quota = app.limiter.check(tenant.user_id)?;
+    let quota = app.limiter.check(tenant.user_id).await?;
     let (parts, body) = request.into_parts();
     let object = json_object(&parts.headers, body).await?;
     let idem = idempotency(&parts.headers, &object)?;
@@ -223,7 +225,7 @@ async fn handle(
         (status = 200, body = SendResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn send_template(
     State(app): State<AppState>,
     tenant: Tenant,
