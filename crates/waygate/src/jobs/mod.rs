@@ -149,7 +149,7 @@ impl Worker {
                 last_depth = std::time::Instant::now();
                 publish_gauges(self.store.as_ref()).await;
             }
-            if !idle_or_stopped(ran, &stop).await {
+            if !idle_or_stopped(ran, IDLE_POLL, &stop).await {
                 break;
             }
         }
@@ -168,13 +168,7 @@ impl Worker {
                     0
                 }
             };
-            if ran == 0 {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(status_check::EVERY) => {}
-                }
-            }
-            if stop.is_cancelled() {
+            if !idle_or_stopped(ran, status_check::EVERY, &stop).await {
                 return;
             }
         }
@@ -197,7 +191,7 @@ impl Worker {
                 true => (batch * 2).min(STATUS_BATCH_MAX),
                 false => (batch / 2).max(STATUS_BATCH),
             };
-            if !idle_or_stopped(applied, &stop).await {
+            if !idle_or_stopped(applied, IDLE_POLL, &stop).await {
                 return;
             }
         }
@@ -249,13 +243,13 @@ pub async fn publish_gauges(store: &dyn Store) {
     }
 }
 
-/// After a pass that did `done` things: waits `IDLE_POLL` if it did nothing; returns whether
-/// to go on (false once stopped).
-async fn idle_or_stopped(done: usize, stop: &CancellationToken) -> bool {
+/// After a pass that did `done` things: waits `idle` if it did nothing; returns whether to go
+/// on (false once stopped). Every background loop paces itself with this.
+pub(crate) async fn idle_or_stopped(done: usize, idle: Duration, stop: &CancellationToken) -> bool {
     if done == 0 {
         tokio::select! {
             _ = stop.cancelled() => return false,
-            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = tokio::time::sleep(idle) => {}
         }
     }
     !stop.is_cancelled()

@@ -155,13 +155,7 @@ impl Services {
                     0
                 }
             };
-            if read == 0 {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(EVERY) => {}
-                }
-            }
-            if stop.is_cancelled() {
+            if !crate::jobs::idle_or_stopped(read, EVERY, &stop).await {
                 return;
             }
         }
