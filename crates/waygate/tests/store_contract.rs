@@ -1,13 +1,17 @@
 //! The store contract: what every `Store` backend must do, written once against `dyn Store`
-//! and run against each backend (today the embedded SQLite store). Money, idempotency, jobs
-//! and statuses are checked through the trait alone, so a second backend is held to the same
-//! rules by adding it to `backends()`.
+//! and run against each backend (the embedded SQLite store and PostgreSQL, each on a fresh
+//! database of its own). Money, idempotency, jobs and statuses are checked through the trait
+//! alone, so both backends are held to the same rules.
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::sync::Arc;
 
 use waygate::model::{
     NewSender, NewTemplate, ProviderKind, QualityRating, SenderStatus, TemplateStatus,
 };
+use waygate::store::postgres::PgStore;
 use waygate::store::sqlite::SqliteStore;
 use waygate::store::{
     Dispatch, DispatchResult, IdempotencyKey, NewSend, SendPrice, SendRefused, StatusApplied,
@@ -21,11 +25,21 @@ use waygate_core::template::TemplateBody;
 const NOW: i64 = 1_700_000_000_000;
 const PRICE: Money = Money::from_micros(20_000);
 
-/// Every backend, each on a database of its own; the directories live as long as the stores.
-fn backends() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
+/// What keeps a backend's database alive (and drops it after the test).
+type Guard = Box<dyn std::any::Any>;
+
+/// Every backend, each on a database of its own.
+async fn backends() -> Vec<(&'static str, Arc<dyn Store>, Guard)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("contract.db")).expect("sqlite opens");
-    vec![("sqlite", Arc::new(sqlite), dir)]
+    let schema = postgres::PgSchema::create().await;
+    let pg = PgStore::connect(&schema.url, 4)
+        .await
+        .expect("postgres store opens");
+    vec![
+        ("sqlite", Arc::new(sqlite), Box::new(dir)),
+        ("postgres", Arc::new(pg), Box::new(schema)),
+    ]
 }
 
 struct Tenant {
@@ -121,7 +135,7 @@ async fn balance(store: &dyn Store, user_id: i64) -> Money {
 
 #[tokio::test]
 async fn a_send_is_charged_once_and_refused_without_balance() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _dir) in backends().await {
         let t = tenant(store.as_ref(), Money::from_micros(30_000)).await;
         store
             .record_send(send(&t, "+14155551234", None))
@@ -147,7 +161,7 @@ async fn a_send_is_charged_once_and_refused_without_balance() {
 
 #[tokio::test]
 async fn a_credit_counts_once_per_reference() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _dir) in backends().await {
         let t = tenant(store.as_ref(), Money::ZERO).await;
         let first = store
             .credit(t.user_id, PRICE, "invoice-1".into(), NOW)
@@ -166,7 +180,7 @@ async fn a_credit_counts_once_per_reference() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_its_send_and_refuses_another_body() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _dir) in backends().await {
         let t = tenant(store.as_ref(), Money::from_micros(1_000_000)).await;
         let first = store
             .record_send(send(&t, "+14155551234", Some("k-1")))
@@ -198,7 +212,7 @@ async fn an_idempotency_key_replays_its_send_and_refuses_another_body() {
 
 #[tokio::test]
 async fn a_claimed_job_is_leased_and_an_unsettled_send_is_marked_of_unknown_outcome() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _dir) in backends().await {
         let t = tenant(store.as_ref(), Money::from_micros(1_000_000)).await;
         let recorded = store
             .record_send(send(&t, "+14155551234", None))
@@ -233,7 +247,7 @@ async fn a_claimed_job_is_leased_and_an_unsettled_send_is_marked_of_unknown_outc
 
 #[tokio::test]
 async fn statuses_move_forward_only_and_a_failure_refunds_once() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _dir) in backends().await {
         let t = tenant(store.as_ref(), Money::from_micros(1_000_000)).await;
         let recorded = store
             .record_send(send(&t, "+14155551234", None))

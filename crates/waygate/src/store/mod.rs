@@ -1,9 +1,11 @@
-//! Persistence behind one interface. SQLite (embedded, default) lives in `sqlite`; a
-//! PostgreSQL implementation will sit beside it for multi-node deployments.
+//! Persistence behind one interface: SQLite (embedded, the default) in `sqlite`, PostgreSQL
+//! (several nodes on one database) in `postgres`.
 //!
 //! Every operation that changes money, a message or a job is one method here, so that an
 //! implementation can commit it in one transaction.
 
+pub mod columns;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
