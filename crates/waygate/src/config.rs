@@ -19,6 +19,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub database_pool_size: usize,
     pub admin_token: String,
     pub log: String,
     pub log_format: LogFormat,
@@ -65,6 +66,33 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     pub max_connections: usize,
     pub rate_card: RateCardConfig,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded store, in this file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database that several nodes may share (the URL names it).
+    Postgres(String),
+}
+
+impl Database {
+    /// What the database is, for messages: its file, or its URL without the password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "a PostgreSQL database".to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -189,20 +217,25 @@ impl Config {
         Ok(config)
     }
 
-    /// The SQLite file this configuration points at.
-    pub fn sqlite_path(&self) -> Result<PathBuf, ConfigError> {
-        if self.database_url.is_empty() {
-            return Ok(self.data_dir.join("waygate.db"));
+    /// The database this configuration points at.
+    pub fn database(&self) -> Result<Database, ConfigError> {
+        let url = self.database_url.as_str();
+        if url.is_empty() {
+            return Ok(Database::Sqlite(self.data_dir.join("waygate.db")));
         }
-        self.database_url
-            .strip_prefix("sqlite://")
-            .map(PathBuf::from)
-            .ok_or_else(|| {
-                invalid(
-                    "database_url",
-                    "only sqlite:// URLs are supported by this build",
-                )
-            })
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if self.database_pool_size == 0 {
+                return Err(invalid("database_pool_size", "must be at least 1"));
+            }
+            return Ok(Database::Postgres(url.to_string()));
+        }
+        Err(invalid(
+            "database_url",
+            "must be empty, sqlite:///path/to/file.db or postgres://…",
+        ))
     }
 
     pub fn admin_token(&self) -> Option<&str> {
@@ -268,13 +301,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_database_url_picks_the_store() {
+        let pick = |url: &str| Config::from_toml(&format!("database_url = {url:?}")).unwrap();
+        assert_eq!(
+            pick("sqlite:///var/lib/wg.db").database().unwrap(),
+            Database::Sqlite(PathBuf::from("/var/lib/wg.db"))
+        );
+        let pg = pick("postgres://wg:hunter2@db:5432/wg").database().unwrap();
+        assert_eq!(pg, Database::Postgres("postgres://wg:hunter2@db:5432/wg".into()));
+        assert!(!pg.describe().contains("hunter2"));
+        let refused = pick("mysql://db/wg").database().unwrap_err().to_string();
+        assert!(refused.contains("database_url"), "{refused}");
+    }
+
+    #[test]
     fn defaults_load() {
         let config = Config::from_toml("").unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.rate_limit_per_second, 5);
         assert_eq!(
-            config.sqlite_path().unwrap(),
-            PathBuf::from("./data/waygate.db")
+            config.database().unwrap(),
+            Database::Sqlite(PathBuf::from("./data/waygate.db"))
         );
         assert!(config.admin_token().is_none());
         assert_eq!(config.shutdown_drain_ms, 10_000);

@@ -28,12 +28,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::http::ratelimit::RateLimiter;
 use crate::http::AppState;
 use crate::jobs::Worker;
 use crate::provider::{Meta, Providers, Simulator, Twilio};
 use crate::service::Services;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -60,6 +61,35 @@ fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// Who opens the store: a server, or a one-shot command beside one.
+#[derive(Clone, Copy)]
+enum Opener {
+    Server,
+    Command,
+}
+
+/// Opens the configured store, creating or upgrading its schema.
+async fn open_store(config: &Config, opener: Opener) -> anyhow::Result<Arc<dyn Store>> {
+    let database = config.database()?;
+    let opened: Result<Arc<dyn Store>, store::StoreError> = match (&database, opener) {
+        (Database::Sqlite(path), Opener::Server) => {
+            SqliteStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        (Database::Sqlite(path), Opener::Command) => {
+            SqliteStore::open_for_command(path).map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        (Database::Postgres(url), _) => PgStore::connect(url, config.database_pool_size)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Store>),
+    };
+    opened.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the database {} (configuration key `database_url`): {e}",
+            database.describe()
+        )
+    })
+}
+
 /// A built application: state for the HTTP layer and the job runner.
 pub struct App {
     pub state: AppState,
@@ -68,16 +98,16 @@ pub struct App {
 
 impl App {
     /// Opens (creating and migrating) the store for a server and wires every component.
-    pub fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
-        let store = SqliteStore::open(&config.sqlite_path()?)?;
-        App::wire(config, clock, Arc::new(store))
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
+        let store = open_store(&config, Opener::Server).await?;
+        App::wire(config, clock, store)
     }
 
-    /// `build` for a one-shot command, which leaves the store's journal to a server that
-    /// may start while it runs (`SqliteStore::open_for_command`).
-    pub fn build_for_command(config: Config, clock: Clock) -> anyhow::Result<App> {
-        let store = SqliteStore::open_for_command(&config.sqlite_path()?)?;
-        App::wire(config, clock, Arc::new(store))
+    /// `build` for a one-shot command, which leaves the embedded store's journal to a server
+    /// that may start while it runs (`SqliteStore::open_for_command`).
+    pub async fn build_for_command(config: Config, clock: Clock) -> anyhow::Result<App> {
+        let store = open_store(&config, Opener::Command).await?;
+        App::wire(config, clock, store)
     }
 
     fn wire(config: Config, clock: Clock, store: Arc<dyn Store>) -> anyhow::Result<App> {

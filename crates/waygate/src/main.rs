@@ -273,7 +273,7 @@ async fn admin(app: &App, command: AdminCommand) -> anyhow::Result<Value> {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     waygate::telemetry::init(&config)?;
     let bind = config.bind;
-    let app = App::build(config, Clock::default())?;
+    let app = App::build(config, Clock::default()).await?;
     if demo {
         match waygate::demo::seed(app.services()).await.map_err(fail)? {
             Some(d) => println!(
@@ -329,13 +329,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => serve(config, demo).await,
         Command::Migrate => {
-            let path = config.sqlite_path()?;
-            App::build_for_command(config, Clock::default())?;
-            println!("database ready at {}", path.display());
+            let database = config.database()?;
+            App::build_for_command(config, Clock::default()).await?;
+            println!("database ready at {}", database.describe());
             Ok(())
         }
         Command::Admin(command) => {
-            let app = App::build_for_command(config, Clock::default())?;
+            let app = App::build_for_command(config, Clock::default()).await?;
             let out = admin(&app, command).await?;
             app.services().store.flush().await?;
             println!("{}", serde_json::to_string_pretty(&out)?);

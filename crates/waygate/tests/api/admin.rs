@@ -201,6 +201,7 @@ async fn command_line_admin_creates_a_working_tenant() {
         waygate::config::Config::from_toml(&toml).unwrap(),
         Default::default(),
     )
+    .await
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,5 +1,8 @@
 //! A real server on a loopback port with a temporary database, driven over HTTP. Jobs run
 //! only when a test calls `run_jobs`, and time moves only when it calls `advance`.
+//!
+//! The database is SQLite in a temporary directory, or, with `WAYGATE_TEST_BACKEND=postgres`,
+//! a fresh PostgreSQL schema (`support/postgres.rs`) dropped when the test ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +24,38 @@ pub struct TestApp {
     pub worker: Arc<Worker>,
     pub services: Arc<waygate::service::Services>,
     stop: CancellationToken,
-    dir: Option<tempfile::TempDir>,
+    storage: Option<Storage>,
     overrides: String,
+}
+
+/// The test's database: its data directory, and its PostgreSQL schema when the suite runs
+/// against PostgreSQL.
+pub struct Storage {
+    dir: tempfile::TempDir,
+    postgres: Option<crate::postgres::PgSchema>,
+}
+
+impl Storage {
+    pub async fn new() -> Storage {
+        let postgres = match std::env::var("WAYGATE_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Some(crate::postgres::PgSchema::create().await),
+            Ok("sqlite") | Err(_) => None,
+            Ok(other) => panic!("WAYGATE_TEST_BACKEND must be sqlite or postgres, not {other}"),
+        };
+        Storage {
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres,
+        }
+    }
+
+    /// The configuration lines that point a server at this database.
+    fn config(&self) -> String {
+        let mut lines = format!("data_dir = {:?}\n", self.dir.path().display().to_string());
+        if let Some(schema) = &self.postgres {
+            lines.push_str(&format!("database_url = {:?}\n", schema.url));
+        }
+        lines
+    }
 }
 
 /// A tenant with one online simulator sender, templates and a balance.
@@ -74,7 +107,7 @@ pub async fn spawn_with(overrides: &str) -> TestApp {
         .await
         .expect("bind");
     start(
-        tempfile::tempdir().expect("temp dir"),
+        Storage::new().await,
         overrides,
         Clock::default(),
         listener,
@@ -94,7 +127,7 @@ async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
 }
 
 async fn start(
-    dir: tempfile::TempDir,
+    storage: Storage,
     overrides: &str,
     clock: Clock,
     listener: tokio::net::TcpListener,
@@ -102,8 +135,8 @@ async fn start(
     let addr = listener.local_addr().expect("addr");
     // Providers call back on the address the server really listens on.
     let defaults = format!(
-        "data_dir = {:?}\nadmin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\npublic_url = \"http://{addr}\"\n",
-        dir.path().display().to_string()
+        "{}admin_token = {ADMIN:?}\nwebhooks_allow_private = true\nlog = \"warn\"\npublic_url = \"http://{addr}\"\n",
+        storage.config()
     );
     // Keys given in `overrides` replace the test defaults.
     let overridden = |line: &str| {
@@ -118,7 +151,7 @@ async fn start(
         .map(|l| format!("{l}\n"))
         .collect();
     let config = Config::from_toml(&format!("{base}{overrides}")).expect("test config");
-    let app = App::build(config, clock.clone()).expect("app builds");
+    let app = App::build(config, clock.clone()).await.expect("app builds");
     let worker = app.worker.clone();
     let services = app.services().clone();
     let stop = CancellationToken::new();
@@ -130,7 +163,7 @@ async fn start(
         worker,
         services,
         stop,
-        dir: Some(dir),
+        storage: Some(storage),
         overrides: overrides.to_string(),
     }
 }
@@ -139,14 +172,14 @@ impl TestApp {
     /// Stops this server and starts a new process-equivalent on the same database and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop.cancel();
-        let dir = self.dir.take().expect("a running app owns its directory");
+        let storage = self.storage.take().expect("a running app owns its database");
         let addr: std::net::SocketAddr = self
             .base
             .trim_start_matches("http://")
             .parse()
             .expect("base address");
         let listener = rebind(addr).await;
-        start(dir, &self.overrides.clone(), self.clock.clone(), listener).await
+        start(storage, &self.overrides.clone(), self.clock.clone(), listener).await
     }
 
     pub async fn request(

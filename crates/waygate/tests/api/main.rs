@@ -1,6 +1,8 @@
 //! End-to-end tests: the real server on loopback, driven over HTTP.
 
 mod helpers;
+#[path = "../support/postgres.rs"]
+mod postgres;
 
 mod admin;
 mod bad_input;
