@@ -3,6 +3,8 @@
 mod helpers;
 #[path = "../support/postgres.rs"]
 mod postgres;
+#[path = "../support/redis.rs"]
+mod redis_server;
 
 mod admin;
 mod bad_input;
