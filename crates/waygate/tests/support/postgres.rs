@@ -62,7 +62,8 @@ impl Drop for PgSchema {
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
+/// A plain connection to `url`; fails the test, saying how to fix it, when none can be made.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
         Ok(pair) => pair,
         Err(e) => panic!(
