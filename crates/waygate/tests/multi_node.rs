@@ -318,3 +318,17 @@ async fn two_nodes_share_the_work_and_a_sigkill_loses_and_doubles_nothing() {
     );
     cluster.redis.delete_keys().await;
 }
+
+#[tokio::test]
+async fn a_node_on_postgres_without_redis_warns_that_it_limits_alone() {
+    let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let node = Server::start_with(dir.path(), &[("WAYGATE_DATABASE_URL", schema.url.as_str())]);
+    node.ready(&http).await;
+    let log = node.log();
+    assert!(
+        log.contains("each node keeps the per-user send limit alone"),
+        "{log}"
+    );
+}
