@@ -1,7 +1,7 @@
 //! The send and status paths' rules that need no database, so that every backend decides
 //! alike: the window and what a send costs, how a status history is stored, which status
-//! steps a provider's promise becomes, and what an earlier request with the same
-//! idempotency key answers.
+//! steps a provider's promise becomes, what an earlier request with the same idempotency
+//! key answers, and what a send job's claim reads of it.
 
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
@@ -276,6 +276,17 @@ pub fn earlier_request(
         (Some(status), Some(body)) => Earlier::Answered(Replay::Response { status, body }),
         _ => Earlier::InFlight(message_id),
     })
+}
+
+/// A claimed job's `last_error` when its earlier attempt never settled.
+pub const INTERRUPTED: &str =
+    "the earlier attempt was interrupted (process stopped or lease ran out)";
+
+/// The message a job's payload names (a send job's), if it is readable and names one.
+pub fn payload_message_id(payload: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|p| p["message_id"].as_i64())
 }
 
 #[cfg(test)]
