@@ -3,6 +3,8 @@
 //! database of its own). Money, idempotency, jobs and statuses are checked through the trait
 //! alone, so both backends are held to the same rules.
 
+#[path = "store_contract/messaging.rs"]
+mod messaging;
 #[path = "support/postgres.rs"]
 mod postgres;
 

@@ -6,6 +6,7 @@
 
 pub mod columns;
 pub mod postgres;
+pub mod rules;
 pub mod sqlite;
 
 use std::sync::Arc;

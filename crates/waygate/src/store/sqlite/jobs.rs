@@ -4,6 +4,7 @@ use rusqlite::{params, Connection};
 
 use super::rows::all;
 use crate::model::{Job, SetAsideJob};
+use crate::store::rules::{payload_message_id, INTERRUPTED};
 use crate::store::{StoreError, StoreResult};
 
 /// Hand a recorded message to its provider.
@@ -103,10 +104,6 @@ pub fn claim(c: &Connection, now: i64, lease_ms: i64, limit: i64) -> StoreResult
     Ok(jobs)
 }
 
-/// A claimed job's `last_error` when its earlier attempt never settled.
-pub const INTERRUPTED: &str =
-    "the earlier attempt was interrupted (process stopped or lease ran out)";
-
 pub fn complete(c: &Connection, id: i64) -> StoreResult<()> {
     c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
         .execute([id])?;
@@ -169,9 +166,7 @@ pub fn set_aside(c: &Connection, after: i64, limit: i64) -> StoreResult<Vec<SetA
             Ok(SetAsideJob {
                 id: r.get(0)?,
                 kind: r.get(1)?,
-                message_id: serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(2)?)
-                    .ok()
-                    .and_then(|p| p["message_id"].as_i64()),
+                message_id: payload_message_id(&r.get::<_, String>(2)?),
                 attempts: r.get(3)?,
                 last_error: r.get(4)?,
                 created_at: r.get(5)?,
