@@ -5,6 +5,8 @@
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "store_contract/tenants.rs"]
+mod tenants;
 
 use std::sync::Arc;
 
