@@ -747,3 +747,68 @@ async fn a_webhook_secret_rotates_and_a_deleted_webhook_is_gone() {
         assert_eq!(listed, vec![other.id], "{name}");
     }
 }
+
+#[tokio::test]
+async fn only_a_real_change_moves_the_directory() {
+    for (name, store, _guard) in backends().await {
+        let store = store.as_ref();
+        let user_id = user(store).await;
+        let sender_id = sender(store, user_id).await;
+        let template = store
+            .create_template(sender_id, new_template("code", Some(NOW)), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let key = store
+            .create_api_key(user_id, "ci".into(), "wg".into(), vec![1; 32], NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        store.revoke_api_key(key.id, NOW).await.unwrap();
+        let version = store.directory_version().await.unwrap();
+
+        let pending = Review {
+            status: TemplateStatus::Pending,
+            rejection_reason: None,
+        };
+        let same = store
+            .record_review(template.id, pending, Some(NOW + LEASE), NOW)
+            .await
+            .unwrap();
+        assert!(same.is_none(), "{name}");
+        let report = SenderReport {
+            status: SenderStatus::Online,
+            quality_rating: Some(QualityRating::Green),
+            messaging_limit: Some(1_000),
+        };
+        let same = store
+            .record_sender_report(sender_id, report, NOW + LEASE, NOW)
+            .await
+            .unwrap();
+        assert!(same.is_none(), "{name}");
+        assert!(!store.revoke_api_key(key.id, NOW).await.unwrap());
+        let taken = store
+            .create_template(sender_id, new_template("code", None), NOW)
+            .await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{name}");
+        assert_eq!(
+            store.directory_version().await.unwrap(),
+            version,
+            "{name}: nothing changed"
+        );
+
+        let approved = Review {
+            status: TemplateStatus::Approved,
+            rejection_reason: None,
+        };
+        store
+            .record_review(template.id, approved, None, NOW)
+            .await
+            .unwrap()
+            .expect("approved");
+        assert!(
+            store.directory_version().await.unwrap() > version,
+            "{name}: a new status drops every node's cache"
+        );
+    }
+}

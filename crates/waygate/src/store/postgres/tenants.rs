@@ -219,7 +219,7 @@ async fn patch_sender(
 ) -> StoreResult<Option<Sender>> {
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {SENDER_COLUMNS} FROM senders WHERE id = $1 FOR UPDATE"
+            "SELECT {SENDER_COLUMNS} FROM senders WHERE id = $1 FOR NO KEY UPDATE"
         ))
         .await?;
     let Some(before) = c.query_opt(&stmt, &[&id]).await? else {
@@ -408,7 +408,7 @@ async fn patch_template(
     now: i64,
 ) -> StoreResult<Option<Template>> {
     let stmt = c
-        .prepare_cached("SELECT status FROM templates WHERE id = $1 FOR UPDATE")
+        .prepare_cached("SELECT status FROM templates WHERE id = $1 FOR NO KEY UPDATE")
         .await?;
     let Some(before) = c.query_opt(&stmt, &[&id]).await? else {
         return Ok(None);
@@ -524,7 +524,7 @@ async fn credit_once(
     now: i64,
 ) -> StoreResult<Option<CreditOutcome>> {
     let stmt = c
-        .prepare_cached("SELECT micros FROM balances WHERE user_id = $1 FOR UPDATE")
+        .prepare_cached("SELECT micros FROM balances WHERE user_id = $1 FOR NO KEY UPDATE")
         .await?;
     let Some(row) = c.query_opt(&stmt, &[&user_id]).await? else {
         return Ok(None);
