@@ -243,9 +243,7 @@ pub async fn announce_template(
     let Some(owner) = c.query_opt(&stmt, &[&template.sender_id]).await? else {
         return Ok(());
     };
-    let user_id: i64 = owner
-        .try_get(0)
-        .map_err(|e| StoreError::Corrupt(format!("sender owner: {e}")))?;
+    let user_id: i64 = rows::get(&owner, 0)?;
     events::enqueue_event(c, user_id, TEMPLATE_STATUS, now, || {
         Ok(TemplateView::from(template))
     })

@@ -31,7 +31,7 @@ async fn insert_user(
             "INSERT INTO users (name, email, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .await?;
-    let id: i64 = c.query_one(&stmt, &[&name, &email, &now]).await?.get(0);
+    let id: i64 = rows::get(&c.query_one(&stmt, &[&name, &email, &now]).await?, 0)?;
     let stmt = c
         .prepare_cached("INSERT INTO balances (user_id, micros) VALUES ($1, 0)")
         .await?;
@@ -61,12 +61,11 @@ pub async fn finish<T>(tx: Transaction<'_>, outcome: StoreResult<T>) -> StoreRes
 }
 
 fn user(row: &Row) -> StoreResult<User> {
-    let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt(format!("user row: {e}"));
     Ok(User {
-        id: row.try_get(0).map_err(corrupt)?,
-        name: row.try_get(1).map_err(corrupt)?,
-        email: row.try_get(2).map_err(corrupt)?,
-        balance: Money::from_micros(row.try_get(3).map_err(corrupt)?),
+        id: rows::get(row, 0)?,
+        name: rows::get(row, 1)?,
+        email: rows::get(row, 2)?,
+        balance: Money::from_micros(rows::get(row, 3)?),
     })
 }
 
@@ -103,11 +102,14 @@ pub async fn create_api_key(
             &[Type::INT8, Type::TEXT, Type::TEXT, Type::BYTEA, Type::INT8],
         )
         .await?;
-    let inserted = c
+    let Some(row) = c
         .query_opt(&stmt, &[&user_id, &name, &prefix, &hash, &now])
-        .await?;
-    Ok(inserted.map(|row| ApiKeyRecord {
-        id: row.get(0),
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ApiKeyRecord {
+        id: rows::get(&row, 0)?,
         user_id,
         name,
         prefix,
@@ -128,7 +130,10 @@ pub async fn user_for_key(s: &PgStore, hash: Vec<u8>) -> StoreResult<Option<i64>
     let stmt = c
         .prepare_cached("SELECT user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
         .await?;
-    Ok(c.query_opt(&stmt, &[&hash]).await?.map(|row| row.get(0)))
+    c.query_opt(&stmt, &[&hash])
+        .await?
+        .map(|row| rows::get(&row, 0))
+        .transpose()
 }
 
 /// `None` when the user does not exist; the sender's first provider reading is due at once.
@@ -413,9 +418,7 @@ async fn patch_template(
     let Some(before) = c.query_opt(&stmt, &[&id]).await? else {
         return Ok(None);
     };
-    let before: String = before
-        .try_get(0)
-        .map_err(|e| StoreError::Corrupt(format!("template status: {e}")))?;
+    let before: String = rows::get(&before, 0)?;
     let stmt = c
         .prepare_typed_cached(
             &format!(
@@ -529,10 +532,7 @@ async fn credit_once(
     let Some(row) = c.query_opt(&stmt, &[&user_id]).await? else {
         return Ok(None);
     };
-    let balance = Money::from_micros(
-        row.try_get(0)
-            .map_err(|e| StoreError::Corrupt(format!("balance: {e}")))?,
-    );
+    let balance = Money::from_micros(rows::get(&row, 0)?);
     let stmt = c
         .prepare_cached(
             "INSERT INTO ledger_entries (user_id, kind, amount_micros, reference, created_at) \

@@ -26,7 +26,7 @@ pub async fn create_webhook(
         .query_one(&stmt, &[&user_id, &url, &json_list(&events), &secret, &now])
         .await?;
     Ok(Webhook {
-        id: row.get(0),
+        id: rows::get(&row, 0)?,
         user_id,
         url,
         events,
