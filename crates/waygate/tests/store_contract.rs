@@ -7,6 +7,8 @@
 mod messaging;
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "store_contract/tenants.rs"]
+mod tenants;
 
 use std::sync::Arc;
 

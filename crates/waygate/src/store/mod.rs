@@ -4,6 +4,7 @@
 //! Every operation that changes money, a message or a job is one method here, so that an
 //! implementation can commit it in one transaction.
 
+pub mod catalog;
 pub mod columns;
 pub mod postgres;
 pub mod rules;

@@ -10,6 +10,7 @@ use waygate_core::time::{from_millis, rfc3339};
 use super::jobs;
 use super::rows::{self, all, one, WEBHOOK_COLUMNS};
 use crate::model::Webhook;
+use crate::store::catalog::json_list;
 use crate::store::StoreResult;
 
 pub use crate::model::{MESSAGE_RECEIVED, MESSAGE_STATUS, SENDER_STATUS, TEMPLATE_STATUS};
@@ -94,7 +95,7 @@ pub fn create(
     secret: &str,
     now: i64,
 ) -> StoreResult<Webhook> {
-    let events_json = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+    let events_json = json_list(events);
     c.prepare_cached("INSERT INTO webhooks (user_id, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![user_id, url, events_json, secret, now])?;
     subscriptions.clear();
