@@ -27,7 +27,7 @@ use super::*;
 const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
 
 /// Taken while migrating, so that nodes starting together migrate one after another.
-const MIGRATION_LOCK: i64 = 0x7761_7967_6174_65; // "waygate"
+const MIGRATION_LOCK: i64 = 0x0077_6179_6761_7465; // "waygate" in ASCII
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
