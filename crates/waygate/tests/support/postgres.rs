@@ -33,9 +33,7 @@ impl PgSchema {
         let base = server_url();
         let separator = if base.contains('?') { '&' } else { '?' };
         PgSchema {
-            url: format!(
-                "{base}{separator}options=-csearch_path%3D{name}&application_name={name}"
-            ),
+            url: format!("{base}{separator}options=-csearch_path%3D{name}&application_name={name}"),
             name,
         }
     }
