@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use twilio_fake::{CallbackMode, Config as FakeConfig, FakeTwilio};
 
 use common::twilio::{
