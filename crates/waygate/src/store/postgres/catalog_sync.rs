@@ -9,8 +9,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Type;
 
 use super::events::{self, SENDER_STATUS, TEMPLATE_STATUS};
+use super::finish;
 use super::rows::{self, SENDER_COLUMNS, TEMPLATE_COLUMNS};
-use super::tenants::finish;
 use super::PgStore;
 use crate::model::*;
 use crate::store::*;

@@ -18,7 +18,9 @@ mod webhooks;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
+};
 use waygate_core::money::Money;
 
 use super::*;
@@ -111,6 +113,22 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Ends a transaction with the outcome of its work: commits it, or on an error rolls it back
+/// at once (a dropped one would only queue its rollback, holding its locks until the
+/// connection next runs). A failed rollback changes nothing: the work's error is the answer.
+pub(super) async fn finish<T>(tx: Transaction<'_>, outcome: StoreResult<T>) -> StoreResult<T> {
+    match outcome {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
     }
 }
 

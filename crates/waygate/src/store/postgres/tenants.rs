@@ -1,13 +1,12 @@
 //! Users, API keys, senders, templates and credits.
 
 use deadpool_postgres::GenericClient;
-use deadpool_postgres::Transaction;
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use waygate_core::money::Money;
 
 use super::rows::{self, SENDER_COLUMNS, TEMPLATE_COLUMNS};
-use super::{catalog_sync, ledger, PgStore};
+use super::{catalog_sync, finish, ledger, PgStore};
 use crate::model::*;
 use crate::store::catalog::{sender_change_announced, TemplateLists};
 use crate::store::*;
@@ -42,22 +41,6 @@ async fn insert_user(
         email,
         balance: Money::ZERO,
     })
-}
-
-/// Ends a transaction with the outcome of its work: commits it, or on an error rolls it back
-/// at once (a dropped one would only queue its rollback, holding its locks until the
-/// connection next runs). A failed rollback changes nothing: the work's error is the answer.
-pub async fn finish<T>(tx: Transaction<'_>, outcome: StoreResult<T>) -> StoreResult<T> {
-    match outcome {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
 }
 
 fn user(row: &Row) -> StoreResult<User> {
