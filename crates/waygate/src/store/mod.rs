@@ -6,6 +6,8 @@
 
 pub mod catalog;
 pub mod columns;
+pub mod ledger;
+pub mod outbox;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;

@@ -7,21 +7,10 @@ use tokio_postgres::types::Type;
 use super::rows::get;
 use super::{status_checks, PgStore};
 use crate::model::*;
+use crate::store::outbox::payload_text;
+pub use crate::store::outbox::{SEND, STATUS, WEBHOOK};
 use crate::store::rules::{payload_message_id, INTERRUPTED};
 use crate::store::*;
-
-/// Hand a recorded message to its provider.
-pub const SEND: &str = "send";
-/// Status reports a provider scheduled (the simulator's steps), applied by
-/// `messaging::apply_due_statuses`, never claimed.
-pub const STATUS: &str = "status";
-/// Deliver one event to one webhook subscription.
-pub const WEBHOOK: &str = "webhook";
-
-fn payload_text(payload: &impl serde::Serialize) -> StoreResult<String> {
-    serde_json::to_string(payload)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode a job payload: {e}")))
-}
 
 pub async fn enqueue(
     c: &impl GenericClient,

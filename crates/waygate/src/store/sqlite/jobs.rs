@@ -4,23 +4,10 @@ use rusqlite::{params, Connection};
 
 use super::rows::all;
 use crate::model::{Job, SetAsideJob};
+use crate::store::outbox::payload_text;
+pub use crate::store::outbox::{SEND, STATUS, WEBHOOK};
 use crate::store::rules::{payload_message_id, INTERRUPTED};
-use crate::store::{StoreError, StoreResult};
-
-/// Hand a recorded message to its provider.
-pub const SEND: &str = "send";
-/// Status reports a provider scheduled (the simulator's steps); applied inside the writer by
-/// `messaging::apply_due_statuses`, never claimed.
-pub const STATUS: &str = "status";
-/// Deliver one event to one webhook subscription.
-pub const WEBHOOK: &str = "webhook";
-
-/// Payloads are written straight to JSON text (no `serde_json::Value` on the way: on the
-/// send path that detour cost a tenth of the writer's time).
-fn payload_text(payload: &impl serde::Serialize) -> StoreResult<String> {
-    serde_json::to_string(payload)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode a job payload: {e}")))
-}
+use crate::store::StoreResult;
 
 pub fn enqueue(
     c: &Connection,

@@ -303,15 +303,7 @@ pub fn list_templates(
     )
 }
 
-/// One line of the append-only ledger; `amount` is negative for a charge.
-pub struct Entry<'a> {
-    pub user_id: i64,
-    pub kind: &'a str,
-    pub amount: Money,
-    pub message_id: Option<i64>,
-    pub reference: Option<&'a str>,
-    pub at: i64,
-}
+pub use crate::store::ledger::Entry;
 
 /// Appends a ledger entry and moves the cached balance with it; `false` when the balance
 /// would go below zero (nothing written).
