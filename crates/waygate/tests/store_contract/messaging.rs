@@ -3,8 +3,6 @@
 //! thing at once: exactly once, never below zero, never backwards.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::sync::Arc;
 
 use waygate::store::{
     Dispatch, DispatchResult, NewInbound, ScheduledStatus, SendRefused, StatusApplied,
@@ -13,35 +11,10 @@ use waygate::store::{
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
 
-use super::{backends, balance, send, tenant, Guard, Tenant, NOW, PRICE};
+use super::{backends, balance, race, send, tenant, Guard, Tenant, NOW, PRICE};
 
 /// Callers at once: enough to make every backend's connections wait on each other.
 const RACERS: usize = 8;
-
-/// Runs `n` copies of `op` released together, and returns their results in order.
-async fn race<T, F, Fut>(n: usize, op: F) -> Vec<T>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let start = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let start = start.clone();
-            let run = op(i);
-            tokio::spawn(async move {
-                start.wait().await;
-                run.await
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(n);
-    for task in tasks {
-        results.push(task.await.expect("a racer panicked"));
-    }
-    results
-}
 
 /// The sum of a user's ledger entries, read from the backend's own database (the store
 /// shows only the balance they must explain).

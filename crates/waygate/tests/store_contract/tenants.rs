@@ -53,22 +53,7 @@ where
     Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let tasks: Vec<_> = (0..RACERS)
-        .map(|i| {
-            let start = start.clone();
-            let run = op(stores[i % stores.len()].clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                run.await
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(RACERS);
-    for task in tasks {
-        results.push(task.await.expect("a racer panicked"));
-    }
-    results
+    super::race(RACERS, |i| op(stores[i % stores.len()].clone())).await
 }
 
 async fn user(store: &dyn Store) -> i64 {
