@@ -308,7 +308,10 @@ mod tests {
             Database::Sqlite(PathBuf::from("/var/lib/wg.db"))
         );
         let pg = pick("postgres://wg:hunter2@db:5432/wg").database().unwrap();
-        assert_eq!(pg, Database::Postgres("postgres://wg:hunter2@db:5432/wg".into()));
+        assert_eq!(
+            pg,
+            Database::Postgres("postgres://wg:hunter2@db:5432/wg".into())
+        );
         assert!(!pg.describe().contains("hunter2"));
         let refused = pick("mysql://db/wg").database().unwrap_err().to_string();
         assert!(refused.contains("database_url"), "{refused}");

@@ -3,9 +3,14 @@
 //! database of its own). Money, idempotency, jobs and statuses are checked through the trait
 //! alone, so both backends are held to the same rules.
 
+#[path = "store_contract/messaging.rs"]
+mod messaging;
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "store_contract/tenants.rs"]
+mod tenants;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use waygate::model::{
@@ -40,6 +45,31 @@ async fn backends() -> Vec<(&'static str, Arc<dyn Store>, Guard)> {
         ("sqlite", Arc::new(sqlite), Box::new(dir)),
         ("postgres", Arc::new(pg), Box::new(schema)),
     ]
+}
+
+/// Runs `n` copies of `op` released together, and returns their results in order.
+pub(crate) async fn race<T, F, Fut>(n: usize, op: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let start = start.clone();
+            let run = op(i);
+            tokio::spawn(async move {
+                start.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("a racer panicked"));
+    }
+    results
 }
 
 struct Tenant {

@@ -58,6 +58,13 @@ impl RateLimiter {
     /// In Redis when `redis_url` is set, else in this process.
     pub fn from_config(config: &Config, clock: Clock) -> anyhow::Result<Self> {
         if config.redis_url.is_empty() {
+            if matches!(config.database(), Ok(crate::config::Database::Postgres(_))) {
+                tracing::warn!(
+                    "several nodes may share this PostgreSQL database, but without redis_url \
+                     each node keeps the per-user send limit alone: N nodes allow N times \
+                     rate_limit_per_second"
+                );
+            }
             return Ok(Self::local(config.rate_limit_per_second, clock));
         }
         let per_second = config.rate_limit_per_second;

@@ -4,8 +4,12 @@
 //! Every operation that changes money, a message or a job is one method here, so that an
 //! implementation can commit it in one transaction.
 
+pub mod catalog;
 pub mod columns;
+pub mod ledger;
+pub mod outbox;
 pub mod postgres;
+pub mod rules;
 pub mod sqlite;
 
 use std::sync::Arc;

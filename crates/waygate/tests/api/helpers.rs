@@ -106,13 +106,7 @@ pub async fn spawn_with(overrides: &str) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    start(
-        Storage::new().await,
-        overrides,
-        Clock::default(),
-        listener,
-    )
-    .await
+    start(Storage::new().await, overrides, Clock::default(), listener).await
 }
 
 /// Binds `addr` again once the server that held it has let go.
@@ -172,14 +166,23 @@ impl TestApp {
     /// Stops this server and starts a new process-equivalent on the same database and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop.cancel();
-        let storage = self.storage.take().expect("a running app owns its database");
+        let storage = self
+            .storage
+            .take()
+            .expect("a running app owns its database");
         let addr: std::net::SocketAddr = self
             .base
             .trim_start_matches("http://")
             .parse()
             .expect("base address");
         let listener = rebind(addr).await;
-        start(storage, &self.overrides.clone(), self.clock.clone(), listener).await
+        start(
+            storage,
+            &self.overrides.clone(),
+            self.clock.clone(),
+            listener,
+        )
+        .await
     }
 
     pub async fn request(

@@ -179,7 +179,12 @@ pub fn check_messages(
         *per_recipient.entry(to).or_default() += 1;
         assert_eq!(
             sid.as_deref(),
-            Some(at_fake.get(id).map(String::as_str).unwrap_or("(not at the fake)")),
+            Some(
+                at_fake
+                    .get(id)
+                    .map(String::as_str)
+                    .unwrap_or("(not at the fake)")
+            ),
             "message {id}"
         );
     }

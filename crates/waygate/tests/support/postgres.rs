@@ -33,7 +33,7 @@ impl PgSchema {
         let base = server_url();
         let separator = if base.contains('?') { '&' } else { '?' };
         PgSchema {
-            url: format!("{base}{separator}options=-csearch_path%3D{name}"),
+            url: format!("{base}{separator}options=-csearch_path%3D{name}&application_name={name}"),
             name,
         }
     }
@@ -50,6 +50,15 @@ impl Drop for PgSchema {
                 .expect("runtime");
             rt.block_on(async {
                 let client = connect(&server_url()).await;
+                // The test's own connections may hold locks in a transaction that its runtime,
+                // blocked on this drop, will never end: close them first.
+                client
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&name],
+                    )
+                    .await?;
                 client
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
                     .await

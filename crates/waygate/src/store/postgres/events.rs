@@ -1,10 +1,9 @@
 //! Events queued for webhook subscriptions in the transaction that makes them.
 
 use deadpool_postgres::GenericClient;
-use waygate_core::time::{from_millis, rfc3339};
 
 use super::jobs;
-use crate::store::StoreResult;
+use crate::store::{outbox, StoreResult};
 
 pub use crate::model::{MESSAGE_RECEIVED, MESSAGE_STATUS, SENDER_STATUS, TEMPLATE_STATUS};
 
@@ -34,24 +33,10 @@ pub async fn enqueue_event<D: serde::Serialize>(
     if targets.is_empty() {
         return Ok(());
     }
-    let data = data()?;
-    let event_id = crate::secrets::event_id();
-    let body = serde_json::json!({
-        "id": event_id,
-        "type": event_type,
-        "timestamp": rfc3339(from_millis(at)),
-        "data": data,
-    })
-    .to_string();
+    let (event_id, body) = outbox::event(event_type, at, data()?);
     for webhook_id in targets {
-        jobs::enqueue(
-            c,
-            jobs::WEBHOOK,
-            &serde_json::json!({ "webhook_id": webhook_id, "event_id": event_id, "body": body }),
-            at,
-            at,
-        )
-        .await?;
+        let delivery = outbox::delivery(webhook_id, &event_id, &body);
+        jobs::enqueue(c, jobs::WEBHOOK, &delivery, at, at).await?;
     }
     Ok(())
 }

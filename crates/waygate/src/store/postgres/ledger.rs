@@ -6,15 +6,7 @@ use waygate_core::money::Money;
 
 use crate::store::StoreResult;
 
-/// One line of the ledger; `amount` is negative for a charge.
-pub struct Entry<'a> {
-    pub user_id: i64,
-    pub kind: &'a str,
-    pub amount: Money,
-    pub message_id: Option<i64>,
-    pub reference: Option<&'a str>,
-    pub at: i64,
-}
+pub use crate::store::ledger::Entry;
 
 /// Appends a ledger entry and moves the balance with it; `false` when the balance would go
 /// below zero (nothing written).

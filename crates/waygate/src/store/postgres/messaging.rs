@@ -1,25 +1,395 @@
 //! Conversations, messages, charges and refunds: the send path and the status path.
+//!
+//! Nodes record sends and statuses at once; the database keeps them exact. An idempotency
+//! key is claimed first by its primary key (a repeat waits for the first request's
+//! transaction, then replays it); a first send and a first inbound message upsert their
+//! conversation on its unique (sender, recipient); a charge is a conditional update of the
+//! balance; a status moves by an update guarded by the statuses it may follow, which
+//! PostgreSQL checks again on the row a concurrent move left; a provider id is unique.
+//!
+//! Rows are locked in one order everywhere (jobs, messages, statuses, conversations,
+//! balances), so that two of these operations never wait on each other in a cycle.
 
-use super::PgStore;
-use crate::model::*;
-use crate::store::*;
+use std::sync::LazyLock;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Type;
 use waygate_core::money::Money;
+use waygate_core::status::MessageStatus;
 
+use super::events::{self, MESSAGE_RECEIVED, MESSAGE_STATUS};
+use super::ledger::{self, Entry};
+use super::rows::{self, get, parsed, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
+use super::{jobs, status_checks, PgStore};
+use crate::model::*;
+use crate::store::rules::{self, Change, Earlier, SendTerms, StepPlan, DAY_MS};
+use crate::store::*;
+use crate::views::MessageView;
+
+/// Records an accepted send with its charge, conversation, job or event, and idempotency
+/// key, in one transaction; a refusal writes nothing.
 pub async fn record_send(s: &PgStore, send: NewSend) -> Result<SendRecorded, SendRefused> {
-    let _ = (s, send);
-    todo!("messaging::record_send")
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await.map_err(StoreError::from)?;
+    let reserved = match &send.idempotency {
+        Some(idem) => Some(claim_key(&tx, &send, idem).await?),
+        None => None,
+    };
+    let existing = conversation_in(&tx, send.sender_id, &send.recipient).await?;
+    let terms = SendTerms::of(existing.as_ref(), &send)?;
+    if let Some(limit) = terms.limit {
+        check_messaging_limit(&tx, &send, limit).await?;
+    }
+    let charge = terms.charge()?;
+    if terms.price > Money::ZERO && !ledger::move_balance(&tx, send.user_id, charge).await? {
+        return Err(SendRefused::InsufficientBalance);
+    }
+
+    let accepted = match &send.dispatch {
+        Dispatch::Accepted { sid, status, .. } => Some((sid, *status)),
+        Dispatch::Queue { .. } => None,
+    };
+    // An accepted template send opens (or extends) the window.
+    let opens_window = (send.template.is_some() && accepted.is_some()).then_some(send.now);
+    let conversation = touch_conversation(&tx, &send, opens_window).await?;
+
+    let mut steps = vec![(MessageStatus::Pending, send.now)];
+    steps.extend(accepted.map(|(_, status)| (status, send.now)));
+    let status = accepted.map_or(MessageStatus::Pending, |(_, status)| status);
+    let sid = accepted.map(|(sid, _)| sid.clone());
+    let message_id = insert_outbound(
+        &tx,
+        &send,
+        reserved,
+        conversation.id,
+        sid.as_deref(),
+        terms.price,
+    )
+    .await?;
+    insert_status(&tx, message_id, status, &rules::history_text(&steps)).await?;
+    if terms.price > Money::ZERO {
+        let entry = Entry {
+            user_id: send.user_id,
+            kind: "charge",
+            amount: charge,
+            message_id: Some(message_id),
+            reference: None,
+            at: send.now,
+        };
+        ledger::record_entry(&tx, &entry).await?;
+    }
+    if terms.limit.is_some() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO business_initiations (sender_id, recipient_phone, at) VALUES ($1, $2, $3)",
+            )
+            .await
+            .map_err(StoreError::from)?;
+        tx.execute(&stmt, &[&send.sender_id, &send.recipient, &send.now])
+            .await
+            .map_err(StoreError::from)?;
+    }
+    let job_id = match &send.dispatch {
+        Dispatch::Queue { lease_ms } => {
+            Some(jobs::enqueue_claimed_send(&tx, message_id, send.now + lease_ms, send.now).await?)
+        }
+        Dispatch::Accepted { followups, .. } => {
+            events::enqueue_event(&tx, send.user_id, MESSAGE_STATUS, send.now, || {
+                let message = rules::accepted_message(
+                    &send,
+                    message_id,
+                    conversation.id,
+                    terms.price,
+                    sid,
+                    &steps,
+                );
+                Ok(MessageView::from(&message))
+            })
+            .await?;
+            promise(&tx, message_id, followups, send.now).await?;
+            None
+        }
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(SendRecorded {
+        conversation,
+        message_id,
+        job_id,
+    })
 }
 
+/// Claims the send's idempotency key (a new one, or one older than 24 h) with the id its
+/// message will take. A live key makes this request a repeat, answered as the first: a key
+/// another transaction is claiming is waited for, so two concurrent requests make one
+/// message.
+async fn claim_key(
+    c: &impl GenericClient,
+    s: &NewSend,
+    idem: &IdempotencyKey,
+) -> Result<i64, SendRefused> {
+    let stmt = c
+        .prepare_typed_cached(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, message_id, created_at) \
+             VALUES ($1, $2, $3, nextval(pg_get_serial_sequence('messages', 'id')), $4) \
+             ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, \
+             message_id = EXCLUDED.message_id, response_status = NULL, response_body = NULL, \
+             created_at = EXCLUDED.created_at \
+             WHERE idempotency_keys.created_at <= $5 \
+             RETURNING message_id",
+            &[Type::INT8, Type::TEXT, Type::BYTEA, Type::INT8, Type::INT8],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    let claimed = c
+        .query_opt(
+            &stmt,
+            &[
+                &s.user_id,
+                &idem.key,
+                &idem.request_hash,
+                &s.now,
+                &(s.now - DAY_MS),
+            ],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    if let Some(row) = claimed {
+        return Ok(get(&row, 0)?);
+    }
+    // The key's row is locked by the conflict: it stays as read until this transaction ends.
+    match replay(c, s.user_id, &idem.key, &idem.request_hash, s.now).await? {
+        Some(earlier) => Err(SendRefused::Replay(earlier)),
+        None => Err(StoreError::Corrupt(format!("idempotency key {} vanished", idem.key)).into()),
+    }
+}
+
+/// Refuses a template that would begin a conversation past the sender's messaging limit.
+/// The sender's row is locked first, so that nodes count its conversations one at a time
+/// (two could each see room for one more).
+async fn check_messaging_limit(
+    c: &impl GenericClient,
+    s: &NewSend,
+    limit: i64,
+) -> Result<(), SendRefused> {
+    let lock = c
+        .prepare_cached("SELECT 1 FROM senders WHERE id = $1 FOR NO KEY UPDATE")
+        .await
+        .map_err(StoreError::from)?;
+    c.execute(&lock, &[&s.sender_id])
+        .await
+        .map_err(StoreError::from)?;
+    let stmt = c
+        .prepare_typed_cached(
+            "SELECT COUNT(DISTINCT recipient_phone), COALESCE(bool_or(recipient_phone = $3), FALSE) \
+             FROM business_initiations WHERE sender_id = $1 AND at > $2",
+            &[Type::INT8, Type::INT8, Type::TEXT],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    let row = c
+        .query_one(&stmt, &[&s.sender_id, &(s.now - DAY_MS), &s.recipient])
+        .await
+        .map_err(StoreError::from)?;
+    match rules::within_messaging_limit(get(&row, 0)?, get(&row, 1)?, limit) {
+        true => Ok(()),
+        false => Err(SendRefused::MessagingLimitReached),
+    }
+}
+
+/// Creates the conversation or records this send's activity on it; a concurrent first send
+/// (or inbound message) to the same recipient meets it on the unique pair. Times only move
+/// forward, whichever node's clock is behind.
+async fn touch_conversation(
+    c: &impl GenericClient,
+    s: &NewSend,
+    opens_window: Option<i64>,
+) -> StoreResult<Conversation> {
+    static UPSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, \
+             last_message_at, last_template_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5) \
+             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
+             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
+             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name), \
+             last_template_at = GREATEST(conversations.last_template_at, EXCLUDED.last_template_at) \
+             RETURNING {CONVERSATION_COLUMNS}"
+        )
+    });
+    let stmt = c
+        .prepare_typed_cached(
+            &UPSERT,
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+            ],
+        )
+        .await?;
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &s.user_id,
+                &s.sender_id,
+                &s.recipient,
+                &s.recipient_name,
+                &s.now,
+                &opens_window,
+            ],
+        )
+        .await?;
+    rows::conversation(&row)
+}
+
+/// Inserts an outbound message under the id its idempotency key reserved (or a new one).
+async fn insert_outbound(
+    c: &impl GenericClient,
+    s: &NewSend,
+    reserved: Option<i64>,
+    conversation_id: i64,
+    sid: Option<&str>,
+    price: Money,
+) -> StoreResult<i64> {
+    let (template_id, variables) = match &s.template {
+        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
+        None => (None, None),
+    };
+    let stmt = c
+        .prepare_typed_cached(
+            "INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, \
+             recipient_phone, template_id, variables, body, message_sid, price_micros, created_at) \
+             VALUES (COALESCE($1, nextval(pg_get_serial_sequence('messages', 'id'))), $2, $3, $4, \
+             'outbound', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+            ],
+        )
+        .await?;
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &reserved,
+                &conversation_id,
+                &s.user_id,
+                &s.sender_id,
+                &s.recipient,
+                &template_id,
+                &variables,
+                &s.body,
+                &sid,
+                &price.micros(),
+                &s.now,
+            ],
+        )
+        .await?;
+    get(&row, 0)
+}
+
+/// A new message's row of status: its first status and history.
+async fn insert_status(
+    c: &impl GenericClient,
+    message_id: i64,
+    status: MessageStatus,
+    history: &str,
+) -> StoreResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO message_status (message_id, status, status_history) VALUES ($1, $2, $3)",
+        )
+        .await?;
+    c.execute(&stmt, &[&message_id, &status.as_str(), &history])
+        .await?;
+    Ok(())
+}
+
+/// Queues the status steps a provider promised for a message, as their status job.
+async fn promise(
+    c: &impl GenericClient,
+    message_id: i64,
+    steps: &[ScheduledStatus],
+    now: i64,
+) -> StoreResult<()> {
+    let promised = rules::Promise {
+        message_id,
+        steps: steps.to_vec(),
+        now,
+    };
+    for job in rules::status_jobs(vec![promised]) {
+        jobs::enqueue(c, jobs::STATUS, &job.steps, job.run_at(), job.created).await?;
+    }
+    Ok(())
+}
+
+/// What the providers need for these messages, in the order asked (unknown ids are left out).
 pub async fn outgoing(s: &PgStore, message_ids: Vec<i64>) -> StoreResult<Vec<Outgoing>> {
-    let _ = (s, message_ids);
-    todo!("messaging::outgoing")
+    let c = s.conn().await?;
+    let stmt = c
+        .prepare_typed_cached(
+            "SELECT m.id, s.provider, s.phone_number, m.recipient_phone, m.body, t.provider_ref, \
+             m.variables, m.message_sid, m.unknown_since, t.name, t.language, s.provider_ref \
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS asked(id, position) \
+             JOIN messages m ON m.id = asked.id JOIN senders s ON s.id = m.sender_id \
+             LEFT JOIN templates t ON t.id = m.template_id ORDER BY asked.position",
+            &[Type::INT8_ARRAY],
+        )
+        .await?;
+    let found = c.query(&stmt, &[&message_ids]).await?;
+    rows::all(found, |r| {
+        let variables: Option<&str> = get(r, 6)?;
+        Ok(Outgoing {
+            message_id: get(r, 0)?,
+            sid: get(r, 7)?,
+            unknown_since: get(r, 8)?,
+            provider: parsed(r, 1, "provider", ProviderKind::parse)?,
+            from: get(r, 2)?,
+            to: get(r, 3)?,
+            body: get(r, 4)?,
+            template_ref: get(r, 5)?,
+            template_locale: match (get(r, 9)?, get(r, 10)?) {
+                (Some(name), Some(language)) => Some(TemplateLocale { name, language }),
+                _ => None,
+            },
+            variables: variables
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or_default(),
+            sender_ref: get(r, 11)?,
+        })
+    })
 }
 
+/// Which of these provider ids are already attached to a message, in the order asked.
 pub async fn known_sids(s: &PgStore, sids: Vec<String>) -> StoreResult<Vec<String>> {
-    let _ = (s, sids);
-    todo!("messaging::known_sids")
+    let c = s.conn().await?;
+    let stmt = c
+        .prepare_typed_cached(
+            "SELECT message_sid FROM messages WHERE message_sid = ANY($1)",
+            &[Type::TEXT_ARRAY],
+        )
+        .await?;
+    let known = c.query(&stmt, &[&sids]).await?;
+    let known: std::collections::HashSet<String> = known
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<StoreResult<_>>()?;
+    Ok(sids.into_iter().filter(|sid| known.contains(sid)).collect())
 }
 
+/// Records a provider's answer to a dispatch job, and settles the job (locked first, as a
+/// claim locks it before the message).
 pub async fn record_dispatch(
     s: &PgStore,
     job_id: i64,
@@ -27,23 +397,352 @@ pub async fn record_dispatch(
     result: DispatchResult,
     now: i64,
 ) -> StoreResult<()> {
-    let _ = (s, job_id, message_id, result, now);
-    todo!("messaging::record_dispatch")
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await?;
+    match result {
+        DispatchResult::Accepted {
+            sid,
+            status,
+            followups,
+            recheck_at,
+        } => {
+            jobs::complete(&tx, job_id).await?;
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET message_sid = $2, unknown_since = NULL WHERE id = $1",
+                )
+                .await?;
+            tx.execute(&stmt, &[&message_id, &sid]).await?;
+            status_checks::send_settled(&tx, message_id, recheck_at).await?;
+            let stmt = tx
+                .prepare_typed_cached(
+                    "UPDATE conversations SET last_template_at = GREATEST(COALESCE(last_template_at, 0), $2) \
+                     WHERE id = (SELECT conversation_id FROM messages WHERE id = $1 AND template_id IS NOT NULL)",
+                    &[Type::INT8, Type::INT8],
+                )
+                .await?;
+            tx.execute(&stmt, &[&message_id, &now]).await?;
+            advance(&tx, &[message_id], &Change::to(status, now)).await?;
+            promise(&tx, message_id, &followups, now).await?;
+        }
+        DispatchResult::Rejected { code, message } => {
+            jobs::complete(&tx, job_id).await?;
+            status_checks::send_settled(&tx, message_id, None).await?;
+            let failed = Change {
+                error_code: Some(code),
+                error_message: Some(message.as_str()),
+                ..Change::to(MessageStatus::Failed, now)
+            };
+            advance(&tx, &[message_id], &failed).await?;
+        }
+        DispatchResult::Retry { at, error } => jobs::retry(&tx, job_id, at, &error).await?,
+        DispatchResult::Unknown { since, at, error } => {
+            jobs::await_reconcile(&tx, job_id, message_id, at, &error).await?;
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET unknown_since = COALESCE(unknown_since, $2) WHERE id = $1",
+                )
+                .await?;
+            tx.execute(&stmt, &[&message_id, &since]).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 pub async fn apply_status(s: &PgStore, update: StatusUpdate) -> StoreResult<StatusApplied> {
-    let _ = (s, update);
-    todo!("messaging::apply_status")
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await?;
+    let id = match &update.target {
+        StatusTarget::MessageId(id) => Some(*id),
+        StatusTarget::Provider { sid, message_id } => {
+            let stmt = tx
+                .prepare_cached("SELECT id FROM messages WHERE message_sid = $1")
+                .await?;
+            match (tx.query_opt(&stmt, &[sid]).await?, message_id) {
+                (Some(row), _) => Some(get(&row, 0)?),
+                (None, Some(id)) => adopt_sid(&tx, *id, sid).await?,
+                (None, None) => None,
+            }
+        }
+    };
+    let applied = match id {
+        None => StatusApplied::UnknownMessage,
+        Some(id) => {
+            let change = Change {
+                error_code: update.error_code,
+                error_message: update.error_message.as_deref(),
+                ..Change::to(update.status, update.at)
+            };
+            advance(&tx, &[id], &change).await?
+        }
+    };
+    tx.commit().await?;
+    Ok(applied)
 }
 
+/// Our send never learnt the provider's id (its answer was lost): adopted from a callback
+/// that carried ours. A concurrent callback that adopted it first leaves it as it is.
+async fn adopt_sid(c: &impl GenericClient, id: i64, sid: &str) -> StoreResult<Option<i64>> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE messages SET message_sid = $2, unknown_since = NULL \
+             WHERE id = $1 AND direction = 'outbound' \
+             AND (message_sid IS NULL OR message_sid = $2)",
+        )
+        .await?;
+    Ok((c.execute(&stmt, &[&id, &sid]).await? == 1).then_some(id))
+}
+
+/// Applies the next step of due status jobs, job by job, until `limit` messages moved (or
+/// nothing more is due); returns how many messages that was, plus the jobs set aside for a
+/// bad payload (0: nothing was due). A job another node is applying is skipped, and one it
+/// has just moved on is read again as it left it, so no step is applied twice.
 pub async fn apply_due_statuses(s: &PgStore, now: i64, limit: i64) -> StoreResult<usize> {
-    let _ = (s, now, limit);
-    todo!("messaging::apply_due_statuses")
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await?;
+    let stmt = tx
+        .prepare_typed_cached(
+            "SELECT id, payload, step FROM jobs WHERE kind = 'status' AND NOT dead AND run_at <= $1 \
+             ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            &[Type::INT8, Type::INT8],
+        )
+        .await?;
+    let due = tx.query(&stmt, &[&now, &limit]).await?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut applied = 0;
+    for row in &due {
+        if applied >= limit {
+            break;
+        }
+        let job_id: i64 = get(row, 0)?;
+        let step: i64 = get(row, 2)?;
+        let step = usize::try_from(step)
+            .map_err(|_| StoreError::Corrupt(format!("status job {job_id} at step {step}")))?;
+        match serde_json::from_str::<StatusSteps>(get(row, 1)?) {
+            Ok(job) => applied += apply_step(&tx, job_id, &job, step).await?,
+            Err(e) => {
+                jobs::bury(&tx, job_id, &format!("bad payload: {e}")).await?;
+                applied += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
 }
 
+/// Applies the job's next step to its messages, and leaves the rest to the same job (or
+/// deletes it after the last); returns how many messages the job holds.
+async fn apply_step(
+    c: &impl GenericClient,
+    job_id: i64,
+    job: &StatusSteps,
+    step: usize,
+) -> StoreResult<usize> {
+    let StepPlan::Apply { change, next_at } = job.plan(step) else {
+        jobs::complete(c, job_id).await?;
+        return Ok(0);
+    };
+    if let Some(change) = change {
+        advance(c, &job.message_ids, &change).await?;
+    }
+    match next_at {
+        None => jobs::complete(c, job_id).await?,
+        Some(next_at) => jobs::step_done(c, job_id, next_at).await?,
+    }
+    Ok(job.message_ids.len())
+}
+
+/// Moves outbound messages forward (never backwards), refunds a failure once, and queues a
+/// `message.status` event for each message that moved. The guard is part of the UPDATE:
+/// a move racing another waits for its row, then is checked against the status that one
+/// left. With one id, the answer says what happened to it; with several, whether any moved.
+async fn advance(
+    c: &impl GenericClient,
+    message_ids: &[i64],
+    change: &Change<'_>,
+) -> StoreResult<StatusApplied> {
+    static ADVANCE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH moved AS (UPDATE message_status SET status = $2, \
+             status_history = status_history || ',' || $3, \
+             error_code = CASE WHEN $4 THEN $5 ELSE error_code END, \
+             error_message = CASE WHEN $4 THEN $6 ELSE error_message END \
+             WHERE message_id = ANY($1) AND status = ANY($7) RETURNING *) \
+             SELECT {MESSAGE_COLUMNS} FROM messages JOIN moved ON message_id = id ORDER BY id"
+        )
+    });
+    let failure = change.status.is_failure();
+    let guard: Vec<&str> = change.predecessors().collect();
+    let stmt = c
+        .prepare_typed_cached(
+            &ADVANCE,
+            &[
+                Type::INT8_ARRAY,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BOOL,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT_ARRAY,
+            ],
+        )
+        .await?;
+    let moved = c
+        .query(
+            &stmt,
+            &[
+                &message_ids,
+                &change.status.as_str(),
+                &rules::step_text(change.status, change.at),
+                &failure,
+                &change.error_code,
+                &change.error_message,
+                &guard,
+            ],
+        )
+        .await?;
+    let moved = rows::all(moved, rows::message)?;
+    if moved.is_empty() {
+        // Only a single message's caller needs to tell an unknown message from a stale step.
+        let unknown = match message_ids {
+            [id] => get_message_in(c, *id).await?.is_none(),
+            _ => false,
+        };
+        return Ok(match unknown {
+            true => StatusApplied::UnknownMessage,
+            false => StatusApplied::Ignored,
+        });
+    }
+    for message in &moved {
+        if failure && message.price > Money::ZERO {
+            refund(c, message, change.at).await?;
+        }
+        events::enqueue_event(c, message.user_id, MESSAGE_STATUS, change.at, || {
+            Ok(MessageView::from(message))
+        })
+        .await?;
+    }
+    Ok(StatusApplied::Advanced)
+}
+
+/// Gives a failed message's price back. Failures are final and the move to one holds the
+/// message's status row until commit, so a second refund cannot race this one; the unique
+/// `ledger_refund_once` would refuse it anyway.
+async fn refund(c: &impl GenericClient, message: &Message, at: i64) -> StoreResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE message_id = $1 AND kind = 'refund')",
+        )
+        .await?;
+    let refunded: bool = get(&c.query_one(&stmt, &[&message.id]).await?, 0)?;
+    if refunded {
+        return Ok(());
+    }
+    let entry = Entry {
+        user_id: message.user_id,
+        kind: "refund",
+        amount: message.price,
+        message_id: Some(message.id),
+        reference: None,
+        at,
+    };
+    if !ledger::post_entry(c, &entry).await? {
+        tracing::error!(
+            message_id = message.id,
+            user_id = message.user_id,
+            "refund not posted: the balance would overflow"
+        );
+    }
+    Ok(())
+}
+
+/// Records an inbound message; `None` when its provider id was seen before, even on another
+/// node at the same moment (the unique provider id decides, and the conversation's touch is
+/// rolled back with it).
 pub async fn record_inbound(s: &PgStore, inbound: NewInbound) -> StoreResult<Option<Message>> {
-    let _ = (s, inbound);
-    todo!("messaging::record_inbound")
+    static UPSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, \
+             last_message_at, last_customer_message_at, created_at) \
+             SELECT user_id, id, $2, $3, $4, $4, $4 FROM senders WHERE id = $1 \
+             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
+             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
+             last_customer_message_at = GREATEST(conversations.last_customer_message_at, \
+                                                 EXCLUDED.last_customer_message_at), \
+             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name) \
+             RETURNING {CONVERSATION_COLUMNS}"
+        )
+    });
+    let i = &inbound;
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await?;
+    let stmt = tx
+        .prepare_typed_cached(&UPSERT, &[Type::INT8, Type::TEXT, Type::TEXT, Type::INT8])
+        .await?;
+    let Some(row) = tx
+        .query_opt(&stmt, &[&i.sender_id, &i.from, &i.profile_name, &i.at])
+        .await?
+    else {
+        return Err(StoreError::Corrupt(format!(
+            "inbound for unknown sender {}",
+            i.sender_id
+        )));
+    };
+    let conversation = rows::conversation(&row)?;
+    let stmt = tx
+        .prepare_typed_cached(
+            "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, \
+             body, message_sid, price_micros, media, button_payload, reply_to_sid, created_at) \
+             VALUES ($1, $2, $3, 'inbound', $4, $5, $6, 0, $7, $8, $9, $10) \
+             ON CONFLICT (message_sid) DO NOTHING RETURNING id",
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+            ],
+        )
+        .await?;
+    let media = (!i.media.is_empty()).then(|| rules::json_text(&i.media));
+    let inserted = tx
+        .query_opt(
+            &stmt,
+            &[
+                &conversation.id,
+                &conversation.user_id,
+                &i.sender_id,
+                &i.from,
+                &i.body,
+                &i.provider_sid,
+                &media,
+                &i.button_payload,
+                &i.reply_to_sid,
+                &i.at,
+            ],
+        )
+        .await?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let message_id: i64 = get(&row, 0)?;
+    let history = rules::history_text(&[(MessageStatus::Received, i.at)]);
+    insert_status(&tx, message_id, MessageStatus::Received, &history).await?;
+    let message = get_message_in(&tx, message_id)
+        .await?
+        .ok_or(StoreError::Corrupt("inserted message vanished".into()))?;
+    events::enqueue_event(&tx, conversation.user_id, MESSAGE_RECEIVED, i.at, || {
+        Ok(MessageView::from(&message))
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(Some(message))
 }
 
 pub async fn save_idempotent_response(
@@ -53,8 +752,16 @@ pub async fn save_idempotent_response(
     status: u16,
     body: String,
 ) -> StoreResult<()> {
-    let _ = (s, user_id, key, status, body);
-    todo!("messaging::save_idempotent_response")
+    let c = s.conn().await?;
+    let stmt = c
+        .prepare_cached(
+            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
+             WHERE user_id = $1 AND key = $2",
+        )
+        .await?;
+    c.execute(&stmt, &[&user_id, &key, &i32::from(status), &body])
+        .await?;
+    Ok(())
 }
 
 pub async fn idempotent_replay(
@@ -64,8 +771,52 @@ pub async fn idempotent_replay(
     request_hash: Vec<u8>,
     now: i64,
 ) -> Result<Option<Replay>, SendRefused> {
-    let _ = (s, user_id, key, request_hash, now);
-    todo!("messaging::idempotent_replay")
+    let c = s.conn().await?;
+    replay(&c, user_id, &key, &request_hash, now).await
+}
+
+/// The earlier outcome for this key within 24 h; a different body is a conflict.
+async fn replay(
+    c: &impl GenericClient,
+    user_id: i64,
+    key: &str,
+    request_hash: &[u8],
+    now: i64,
+) -> Result<Option<Replay>, SendRefused> {
+    let stmt = c
+        .prepare_typed_cached(
+            "SELECT request_hash, message_id, response_status, response_body FROM idempotency_keys \
+             WHERE user_id = $1 AND key = $2 AND created_at > $3",
+            &[Type::INT8, Type::TEXT, Type::INT8],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = c
+        .query_opt(&stmt, &[&user_id, &key, &(now - DAY_MS)])
+        .await
+        .map_err(StoreError::from)?
+    else {
+        return Ok(None);
+    };
+    let hash: &[u8] = get(&row, 0)?;
+    let status: Option<i32> = get(&row, 2)?;
+    let status = status
+        .map(|code| {
+            u16::try_from(code)
+                .map_err(|_| StoreError::Corrupt(format!("stored response status {code}")))
+        })
+        .transpose()?;
+    let earlier = rules::earlier_request(hash, request_hash, get(&row, 1)?, status, get(&row, 3)?)?;
+    let message_id = match earlier {
+        Earlier::Answered(replay) => return Ok(Some(replay)),
+        Earlier::InFlight(message_id) => message_id,
+    };
+    let message = get_message_in(c, message_id).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "idempotency key points at missing message {message_id}"
+        ))
+    })?;
+    Ok(Some(Replay::InFlight(Box::new(message))))
 }
 
 pub async fn conversation(
@@ -73,26 +824,99 @@ pub async fn conversation(
     sender_id: i64,
     recipient: String,
 ) -> StoreResult<Option<Conversation>> {
-    let _ = (s, sender_id, recipient);
-    todo!("messaging::conversation")
+    conversation_in(&s.conn().await?, sender_id, &recipient).await
+}
+
+async fn conversation_in(
+    c: &impl GenericClient,
+    sender_id: i64,
+    recipient: &str,
+) -> StoreResult<Option<Conversation>> {
+    static BY_PAIR: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+             WHERE sender_id = $1 AND recipient_phone = $2"
+        )
+    });
+    let stmt = c
+        .prepare_typed_cached(&BY_PAIR, &[Type::INT8, Type::TEXT])
+        .await?;
+    c.query_opt(&stmt, &[&sender_id, &recipient])
+        .await?
+        .as_ref()
+        .map(rows::conversation)
+        .transpose()
 }
 
 pub async fn get_conversation(s: &PgStore, id: i64) -> StoreResult<Option<Conversation>> {
-    let _ = (s, id);
-    todo!("messaging::get_conversation")
+    static BY_ID: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1"));
+    let c = s.conn().await?;
+    let stmt = c.prepare_typed_cached(&BY_ID, &[Type::INT8]).await?;
+    c.query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(rows::conversation)
+        .transpose()
 }
 
 pub async fn list_conversations(
     s: &PgStore,
     query: ConversationQuery,
 ) -> StoreResult<Vec<Conversation>> {
-    let _ = (s, query);
-    todo!("messaging::list_conversations")
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 \
+             AND ($2::bigint IS NULL OR sender_id = $2) \
+             AND ($3::text IS NULL OR recipient_phone = $3) \
+             AND (last_message_at < $4 OR (last_message_at = $4 AND id < $5)) \
+             ORDER BY last_message_at DESC, id DESC LIMIT $6"
+        )
+    });
+    let (after_at, after_id) = query.after.unwrap_or((i64::MAX, i64::MAX));
+    let c = s.conn().await?;
+    let stmt = c
+        .prepare_typed_cached(
+            &PAGE,
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+            ],
+        )
+        .await?;
+    let found = c
+        .query(
+            &stmt,
+            &[
+                &query.user_id,
+                &query.sender_id,
+                &query.recipient,
+                &after_at,
+                &after_id,
+                &query.limit,
+            ],
+        )
+        .await?;
+    rows::all(found, rows::conversation)
 }
 
 pub async fn get_message(s: &PgStore, id: i64) -> StoreResult<Option<Message>> {
-    let _ = (s, id);
-    todo!("messaging::get_message")
+    get_message_in(&s.conn().await?, id).await
+}
+
+async fn get_message_in(c: &impl GenericClient, id: i64) -> StoreResult<Option<Message>> {
+    static BY_ID: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE id = $1"));
+    let stmt = c.prepare_typed_cached(&BY_ID, &[Type::INT8]).await?;
+    c.query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(rows::message)
+        .transpose()
 }
 
 pub async fn list_messages(
@@ -101,6 +925,18 @@ pub async fn list_messages(
     after: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
-    let _ = (s, conversation_id, after, limit);
-    todo!("messaging::list_messages")
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE conversation_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        )
+    });
+    let c = s.conn().await?;
+    let stmt = c
+        .prepare_typed_cached(&PAGE, &[Type::INT8, Type::INT8, Type::INT8])
+        .await?;
+    let found = c
+        .query(&stmt, &[&conversation_id, &after.unwrap_or(0), &limit])
+        .await?;
+    rows::all(found, rows::message)
 }

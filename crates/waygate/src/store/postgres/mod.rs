@@ -18,7 +18,9 @@ mod webhooks;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
+};
 use waygate_core::money::Money;
 
 use super::*;
@@ -27,7 +29,7 @@ use super::*;
 const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
 
 /// Taken while migrating, so that nodes starting together migrate one after another.
-const MIGRATION_LOCK: i64 = 0x7761_7967_6174_65; // "waygate"
+const MIGRATION_LOCK: i64 = 0x0077_6179_6761_7465; // "waygate" in ASCII
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -111,6 +113,22 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Ends a transaction with the outcome of its work: commits it, or on an error rolls it back
+/// at once (a dropped one would only queue its rollback, holding its locks until the
+/// connection next runs). A failed rollback changes nothing: the work's error is the answer.
+pub(super) async fn finish<T>(tx: Transaction<'_>, outcome: StoreResult<T>) -> StoreResult<T> {
+    match outcome {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
     }
 }
 

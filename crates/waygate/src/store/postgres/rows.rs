@@ -16,12 +16,15 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 /// A column read as its Rust type; a type mismatch is a corrupt row, not a panic.
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, idx: usize) -> StoreResult<T> {
+pub(super) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+) -> StoreResult<T> {
     row.try_get(idx)
         .map_err(|e| StoreError::Corrupt(format!("column {idx}: {e}")))
 }
 
-fn parsed<T>(
+pub(super) fn parsed<T>(
     row: &Row,
     idx: usize,
     what: &str,

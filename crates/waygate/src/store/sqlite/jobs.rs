@@ -4,22 +4,10 @@ use rusqlite::{params, Connection};
 
 use super::rows::all;
 use crate::model::{Job, SetAsideJob};
-use crate::store::{StoreError, StoreResult};
-
-/// Hand a recorded message to its provider.
-pub const SEND: &str = "send";
-/// Status reports a provider scheduled (the simulator's steps); applied inside the writer by
-/// `messaging::apply_due_statuses`, never claimed.
-pub const STATUS: &str = "status";
-/// Deliver one event to one webhook subscription.
-pub const WEBHOOK: &str = "webhook";
-
-/// Payloads are written straight to JSON text (no `serde_json::Value` on the way: on the
-/// send path that detour cost a tenth of the writer's time).
-fn payload_text(payload: &impl serde::Serialize) -> StoreResult<String> {
-    serde_json::to_string(payload)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode a job payload: {e}")))
-}
+use crate::store::outbox::payload_text;
+pub use crate::store::outbox::{SEND, STATUS, WEBHOOK};
+use crate::store::rules::{payload_message_id, INTERRUPTED};
+use crate::store::StoreResult;
 
 pub fn enqueue(
     c: &Connection,
@@ -103,10 +91,6 @@ pub fn claim(c: &Connection, now: i64, lease_ms: i64, limit: i64) -> StoreResult
     Ok(jobs)
 }
 
-/// A claimed job's `last_error` when its earlier attempt never settled.
-pub const INTERRUPTED: &str =
-    "the earlier attempt was interrupted (process stopped or lease ran out)";
-
 pub fn complete(c: &Connection, id: i64) -> StoreResult<()> {
     c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
         .execute([id])?;
@@ -169,9 +153,7 @@ pub fn set_aside(c: &Connection, after: i64, limit: i64) -> StoreResult<Vec<SetA
             Ok(SetAsideJob {
                 id: r.get(0)?,
                 kind: r.get(1)?,
-                message_id: serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(2)?)
-                    .ok()
-                    .and_then(|p| p["message_id"].as_i64()),
+                message_id: payload_message_id(&r.get::<_, String>(2)?),
                 attempts: r.get(3)?,
                 last_error: r.get(4)?,
                 created_at: r.get(5)?,

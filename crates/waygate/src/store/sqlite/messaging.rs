@@ -5,27 +5,14 @@ use std::cell::RefCell;
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use waygate_core::money::Money;
 use waygate_core::status::MessageStatus;
-use waygate_core::time::from_millis;
-use waygate_core::window::{expires_at, Session};
 
 use super::rows::{self, all, one, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
 use super::status_checks;
 use super::{jobs, tenants, webhooks, WriterState};
 use crate::model::*;
+use crate::store::rules::{self, Change, Earlier, SendTerms, StepPlan, DAY_MS};
 use crate::store::*;
 use crate::views::MessageView;
-
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-/// Whether the conversation's 24 h window is open at `now`.
-pub fn window_open(conversation: &Conversation, template_opens: bool, now: i64) -> bool {
-    let expiry = expires_at(
-        conversation.last_customer_message_at.map(from_millis),
-        conversation.last_template_at.map(from_millis),
-        template_opens,
-    );
-    Session::of(expiry, from_millis(now)).is_open()
-}
 
 /// Records an accepted send with its charge, conversation, events and idempotency key. Every
 /// refusal comes before the first write (the balance moves first, and only if it can), so
@@ -46,29 +33,12 @@ pub fn record_send(
         s.sender_id,
         &s.recipient,
     )?;
-    let open = existing
-        .as_ref()
-        .is_some_and(|conv| window_open(conv, s.template_opens, s.now));
-    match &s.template {
-        None if !open => return Err(SendRefused::SessionExpired(existing)),
-        Some(t) if !open => {
-            if let Some(limit) = t.messaging_limit {
-                check_messaging_limit(c, s.sender_id, &s.recipient, limit, s.now)?;
-            }
-        }
-        _ => {}
+    let terms = SendTerms::of(existing.as_ref(), s)?;
+    if let Some(limit) = terms.limit {
+        check_messaging_limit(c, s.sender_id, &s.recipient, limit, s.now)?;
     }
-
-    let in_service_window = existing
-        .as_ref()
-        .is_some_and(|conv| window_open(conv, false, s.now));
-    let price = match in_service_window {
-        true => s.price.window_open,
-        false => s.price.window_closed,
-    };
-    let charge = Money::ZERO
-        .checked_sub(price)
-        .ok_or(SendRefused::InsufficientBalance)?;
+    let price = terms.price;
+    let charge = terms.charge()?;
     if price > Money::ZERO && !tenants::move_balance(&w.statements, s.user_id, charge)? {
         return Err(SendRefused::InsufficientBalance);
     }
@@ -84,10 +54,10 @@ pub fn record_send(
     let mut steps = vec![(MessageStatus::Pending, s.now)];
     steps.extend(accepted.map(|(_, status)| (status, s.now)));
     let status = accepted.map_or(MessageStatus::Pending, |(_, status)| status);
-    let history = history_text(&steps);
+    let history = rules::history_text(&steps);
     let sid = accepted.map(|(sid, _)| sid.clone());
     let (template_id, variables) = match &s.template {
-        Some(t) => (Some(t.template_id), Some(json_text(&t.variables))),
+        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
         None => (None, None),
     };
     w.statements
@@ -123,11 +93,7 @@ pub fn record_send(
         };
         tenants::record_entry(&w.statements, &entry)?;
     }
-    let counts_for_limit = s
-        .template
-        .as_ref()
-        .is_some_and(|t| t.messaging_limit.is_some());
-    if counts_for_limit && !open {
+    if terms.limit.is_some() {
         c.prepare_cached(
             "INSERT INTO business_initiations (sender_id, recipient_phone, at) VALUES (?1, ?2, ?3)",
         )
@@ -143,43 +109,17 @@ pub fn record_send(
             s.now,
         )?),
         Dispatch::Accepted { .. } => {
-            // Built only for a subscriber.
-            let message = || {
-                Ok(Message {
-                    id: message_id,
-                    conversation_id: conversation.id,
-                    user_id: s.user_id,
-                    direction: Direction::Outbound,
-                    sender_id: s.sender_id,
-                    recipient_phone: s.recipient.clone(),
-                    template_id,
-                    body: s.body.clone(),
-                    status: status.as_str().into(),
-                    message_sid: sid.clone(),
-                    error_code: None,
-                    error_message: None,
-                    price,
-                    created_at: s.now,
-                    status_history: steps
-                        .iter()
-                        .map(|&(status, at)| StatusStep {
-                            status: status.as_str().into(),
-                            at,
-                        })
-                        .collect(),
-                    media: Vec::new(),
-                    button_payload: None,
-                    reply_to_sid: None,
-                    status_unknown: None,
-                })
-            };
             webhooks::enqueue_event(
                 c,
                 &w.subscriptions,
                 s.user_id,
                 webhooks::MESSAGE_STATUS,
                 s.now,
-                || message().map(|m| MessageView::from(&m)),
+                || {
+                    let message =
+                        rules::accepted_message(s, message_id, conversation.id, price, sid, &steps);
+                    Ok(MessageView::from(&message))
+                },
             )?;
             None
         }
@@ -268,31 +208,10 @@ fn check_messaging_limit(
             Ok((r.get(0)?, r.get(1)?))
         })
         .map_err(StoreError::from)?;
-    if !already && distinct >= limit {
-        return Err(SendRefused::MessagingLimitReached);
+    match rules::within_messaging_limit(distinct, already, limit) {
+        true => Ok(()),
+        false => Err(SendRefused::MessagingLimitReached),
     }
-    Ok(())
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-/// One step of a status history as stored: a `StatusStep`'s JSON, written directly since
-/// status names need no escaping (serde_json's generic path cost the writer ~750
-/// instructions a send; a test pins the text to serde_json's).
-fn step_text(status: MessageStatus, at: i64) -> String {
-    format!(r#"{{"status":"{}","at":{at}}}"#, status.as_str())
-}
-
-/// A status history as stored: the steps' JSON objects joined by commas, without the array's
-/// brackets, so that a step is appended by concatenation (`rows::message` adds them back).
-fn history_text(steps: &[(MessageStatus, i64)]) -> String {
-    let steps: Vec<String> = steps
-        .iter()
-        .map(|&(status, at)| step_text(status, at))
-        .collect();
-    steps.join(",")
 }
 
 pub fn outgoing(c: &Connection, message_ids: &[i64]) -> StoreResult<Vec<Outgoing>> {
@@ -353,25 +272,18 @@ pub fn known_sids(c: &Connection, sids: &[String]) -> StoreResult<Vec<String>> {
 }
 
 /// Status steps that providers promised for messages accepted in the open transaction.
-/// They are written just before COMMIT as one job per sequence of statuses and up to
-/// `JOB_MESSAGES` messages, so a batch of sends costs one job row, and each step is applied
-/// to all its messages at once (one job per message cost more writer time than the send
-/// itself).
+/// They are written just before COMMIT as `rules::status_jobs`, so a batch of sends costs
+/// one job row, and each step is applied to all its messages at once (one job per message
+/// cost more writer time than the send itself).
 #[derive(Default)]
 pub struct Followups {
-    promised: RefCell<Vec<Promise>>,
-}
-
-struct Promise {
-    message_id: i64,
-    steps: Vec<ScheduledStatus>,
-    now: i64,
+    promised: RefCell<Vec<rules::Promise>>,
 }
 
 impl Followups {
     fn promise(&self, message_id: i64, steps: &[ScheduledStatus], now: i64) {
         if !steps.is_empty() {
-            self.promised.borrow_mut().push(Promise {
+            self.promised.borrow_mut().push(rules::Promise {
                 message_id,
                 steps: steps.to_vec(),
                 now,
@@ -384,52 +296,14 @@ impl Followups {
         self.promised.borrow_mut().clear();
     }
 
-    /// Writes what was promised since the last call. A job's step falls due once it is due
-    /// for each of its messages (their times differ by the few milliseconds a transaction
-    /// spans), so no status is ever applied early.
+    /// Writes what was promised since the last call.
     pub fn write(&self, c: &Connection) -> StoreResult<()> {
         let promised = std::mem::take(&mut *self.promised.borrow_mut());
-        let mut batches: Vec<(StatusSteps, i64)> = Vec::new();
-        for p in promised {
-            match batches.iter_mut().find(|(job, _)| {
-                job.message_ids.len() < JOB_MESSAGES && same_statuses(&job.steps, &p.steps)
-            }) {
-                Some((job, created)) => {
-                    job.message_ids.push(p.message_id);
-                    for (ours, theirs) in job.steps.iter_mut().zip(&p.steps) {
-                        ours.at = ours.at.max(theirs.at);
-                    }
-                    *created = (*created).min(p.now);
-                }
-                None => batches.push((
-                    StatusSteps {
-                        message_ids: vec![p.message_id],
-                        steps: p.steps,
-                    },
-                    p.now,
-                )),
-            }
-        }
-        for (job, created) in &batches {
-            jobs::enqueue(c, jobs::STATUS, job, job.steps[0].at, *created)?;
+        for job in rules::status_jobs(promised) {
+            jobs::enqueue(c, jobs::STATUS, &job.steps, job.run_at(), job.created)?;
         }
         Ok(())
     }
-}
-
-/// Messages one status job holds at most. A job's step is applied in one operation whatever
-/// the runner's batch, so this bounds how long a step holds the writer (and the sends queued
-/// behind it): jobs of all the sends of 100 ms (~600 at 6k/s) took 1.5-3 ms each.
-const JOB_MESSAGES: usize = 64;
-
-/// The same statuses and errors in the same order (times aside).
-fn same_statuses(a: &[ScheduledStatus], b: &[ScheduledStatus]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.status == y.status
-                && x.error_code == y.error_code
-                && x.error_message == y.error_message
-        })
 }
 
 pub fn record_dispatch(
@@ -527,22 +401,14 @@ fn apply_step(
     job: &StatusSteps,
     step: usize,
 ) -> StoreResult<usize> {
-    let Some(next) = job.steps.get(step) else {
+    let StepPlan::Apply { change, next_at } = job.plan(step) else {
         jobs::complete(c, job_id)?;
         return Ok(0);
     };
-    match MessageStatus::parse(&next.status) {
-        Some(status) => {
-            let change = Change {
-                error_code: next.error_code,
-                error_message: next.error_message.as_deref(),
-                ..Change::to(status, next.at)
-            };
-            advance(c, w, &job.message_ids, &change)?;
-        }
-        None => tracing::warn!(status = %next.status, "skipping an unknown scheduled status"),
+    if let Some(change) = change {
+        advance(c, w, &job.message_ids, &change)?;
     }
-    match job.steps.get(step + 1).map(|after| after.at) {
+    match next_at {
         None => jobs::complete(c, job_id)?,
         Some(next_at) => jobs::step_done(c, job_id, next_at)?,
     }
@@ -592,25 +458,6 @@ pub fn apply_status(
     }
 }
 
-/// A status a provider reported, with its error when it is a failure.
-struct Change<'a> {
-    status: MessageStatus,
-    error_code: Option<i64>,
-    error_message: Option<&'a str>,
-    at: i64,
-}
-
-impl Change<'_> {
-    fn to(status: MessageStatus, at: i64) -> Self {
-        Change {
-            status,
-            error_code: None,
-            error_message: None,
-            at,
-        }
-    }
-}
-
 /// Moves outbound messages forward (never backwards), refunds a failure once, and queues a
 /// `message.status` event for each message that moved. With one id, the answer says what
 /// happened to it; with several, whether any moved.
@@ -628,7 +475,7 @@ fn advance(
     // `IN (...)` would build a temporary table per run, and so does one statement for the
     // whole batch (ids from `json_each`, moved ones by `RETURNING`: 70 % more instructions).
     // Inbound messages are never moved: `received` precedes no status.
-    let step = step_text(change.status, change.at);
+    let step = rules::step_text(change.status, change.at);
     let mut update = w.statements.get(
         "UPDATE message_status SET status = ?2, status_history = status_history || ',' || ?3, \
          error_code = CASE WHEN ?4 THEN ?5 ELSE error_code END, \
@@ -643,9 +490,9 @@ fn advance(
     update.raw_bind_parameter(4, failure)?;
     update.raw_bind_parameter(5, change.error_code)?;
     update.raw_bind_parameter(6, change.error_message)?;
-    let mut predecessors = change.status.predecessors();
+    let mut predecessors = change.predecessors();
     for slot in 0..GUARD_SLOTS {
-        update.raw_bind_parameter(7 + slot, predecessors.next().map(MessageStatus::as_str))?;
+        update.raw_bind_parameter(7 + slot, predecessors.next())?;
     }
     debug_assert!(
         predecessors.next().is_none(),
@@ -774,7 +621,7 @@ pub fn record_inbound(
         rows::conversation,
     )?
     .ok_or(StoreError::Corrupt("conversation upsert returned nothing".into()))?;
-    let history = history_text(&[(MessageStatus::Received, i.at)]);
+    let history = rules::history_text(&[(MessageStatus::Received, i.at)]);
     c.prepare_cached(
         "INSERT INTO messages (conversation_id, user_id, sender_id, direction, recipient_phone, body, \
          message_sid, price_micros, media, button_payload, reply_to_sid, created_at) \
@@ -787,7 +634,7 @@ pub fn record_inbound(
         i.from,
         i.body,
         i.provider_sid,
-        (!i.media.is_empty()).then(|| json_text(&i.media)),
+        (!i.media.is_empty()).then(|| rules::json_text(&i.media)),
         i.button_payload,
         i.reply_to_sid,
         i.at
@@ -846,12 +693,10 @@ pub fn idempotent_replay(
     let Some((hash, message_id, status, body)) = row else {
         return Ok(None);
     };
-    if hash != request_hash {
-        return Err(SendRefused::IdempotencyKeyReused);
-    }
-    if let (Some(status), Some(body)) = (status, body) {
-        return Ok(Some(Replay::Response { status, body }));
-    }
+    let message_id = match rules::earlier_request(&hash, request_hash, message_id, status, body)? {
+        Earlier::Answered(replay) => return Ok(Some(replay)),
+        Earlier::InFlight(message_id) => message_id,
+    };
     let message = get_message(c, message_id)?.ok_or_else(|| {
         StoreError::Corrupt(format!(
             "idempotency key points at missing message {message_id}"
@@ -948,22 +793,6 @@ pub fn list_messages(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_stored_step_reads_as_serde_json_writes_a_status_step() {
-        for status in MessageStatus::ALL {
-            let at = 1_764_000_000_123;
-            let step = StatusStep {
-                status: status.as_str().into(),
-                at,
-            };
-            assert_eq!(step_text(status, at), serde_json::to_string(&step).unwrap());
-        }
-        assert_eq!(
-            history_text(&[(MessageStatus::Pending, 1), (MessageStatus::Sent, -2)]),
-            r#"{"status":"pending","at":1},{"status":"sent","at":-2}"#
-        );
-    }
-
     fn scheduled(at: i64, status: &str, error_code: Option<i64>) -> ScheduledStatus {
         ScheduledStatus {
             at,
@@ -987,7 +816,7 @@ mod tests {
     }
 
     #[test]
-    fn promises_of_one_transaction_become_one_job_per_schedule() {
+    fn promises_of_one_transaction_are_written_once_as_their_status_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = super::super::open(&dir.path().join("t.db")).unwrap();
         super::super::migrate(&mut c).unwrap();
@@ -1008,32 +837,11 @@ mod tests {
         assert_eq!(jobs.len(), 2, "one job per sequence of statuses");
         let (run_at, together) = &jobs[0];
         assert_eq!(together.message_ids, [1, 3]);
-        // Each step is due once it is due for every message of the job.
-        assert_eq!(*run_at, 1105);
-        let times: Vec<i64> = together.steps.iter().map(|s| s.at).collect();
-        assert_eq!(times, [1105, 2105]);
+        assert_eq!(*run_at, 1105, "due once due for every message");
         assert_eq!(jobs[1].1.message_ids, [2]);
-        assert_eq!(jobs[1].1.steps[0].error_code, Some(30003));
 
         followups.write(&c).unwrap();
         assert_eq!(status_jobs(&c).len(), 2, "written once");
-
-        // More messages than a job holds: jobs of at most JOB_MESSAGES, in order.
-        let many = JOB_MESSAGES as i64 * 2 + 1;
-        for id in 10..10 + many {
-            followups.promise(id, &ok(id), id);
-        }
-        followups.write(&c).unwrap();
-        let jobs = status_jobs(&c);
-        let sizes: Vec<usize> = jobs[2..].iter().map(|(_, j)| j.message_ids.len()).collect();
-        assert_eq!(sizes, [JOB_MESSAGES, JOB_MESSAGES, 1]);
-        let ids: Vec<i64> = jobs[2..]
-            .iter()
-            .flat_map(|(_, j)| j.message_ids.clone())
-            .collect();
-        assert_eq!(ids, (10..10 + many).collect::<Vec<_>>());
-        // Each job is due when its own last message's step is.
-        assert_eq!(jobs[2].0, 10 + JOB_MESSAGES as i64 - 1 + 1000);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::rows::{self, all, one, SENDER_COLUMNS, TEMPLATE_COLUMNS};
 use super::statements::Statements;
 use super::webhooks::Subscriptions;
 use crate::model::*;
+use crate::store::catalog::{sender_change_announced, TemplateLists};
 use crate::store::{CreditOutcome, StoreError, StoreResult};
 
 pub fn create_user(c: &Connection, name: &str, email: &str, now: i64) -> StoreResult<User> {
@@ -140,8 +141,7 @@ pub fn update_sender(
     let Some(after) = get_sender(c, id)? else {
         return Ok(None);
     };
-    let announced = (after.status, after.quality_rating, after.messaging_limit);
-    if announced != (before.status, before.quality_rating, before.messaging_limit) {
+    if sender_change_announced(&before, &after) {
         super::catalog_sync::announce_sender(c, subscriptions, &after, now)?;
     }
     Ok(Some(after))
@@ -191,9 +191,7 @@ pub fn create_template(
     if get_sender(c, sender_id)?.is_none() {
         return Ok(None);
     }
-    let variables = serde_json::to_string(&t.variables).unwrap_or_else(|_| "[]".into());
-    let samples = serde_json::to_string(&t.samples).unwrap_or_else(|_| "[]".into());
-    let buttons = serde_json::to_string(&t.buttons).unwrap_or_else(|_| "[]".into());
+    let lists = TemplateLists::from(t);
     let inserted = c
         .prepare_cached(
             "INSERT INTO templates (sender_id, name, language, category, status, body_text, variables, \
@@ -208,14 +206,14 @@ pub fn create_template(
             t.category.as_str(),
             t.status.as_str(),
             t.body.as_str(),
-            variables,
+            lists.variables,
             t.provider_ref,
-            samples,
+            lists.samples,
             t.header_text,
             t.footer_text,
             t.rejection_reason,
             now,
-            buttons
+            lists.buttons
         ])?;
     if inserted == 0 {
         return Err(crate::store::StoreError::Conflict(
@@ -305,15 +303,7 @@ pub fn list_templates(
     )
 }
 
-/// One line of the append-only ledger; `amount` is negative for a charge.
-pub struct Entry<'a> {
-    pub user_id: i64,
-    pub kind: &'a str,
-    pub amount: Money,
-    pub message_id: Option<i64>,
-    pub reference: Option<&'a str>,
-    pub at: i64,
-}
+pub use crate::store::ledger::Entry;
 
 /// Appends a ledger entry and moves the cached balance with it; `false` when the balance
 /// would go below zero (nothing written).

@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use rusqlite::{params, Connection};
-use waygate_core::time::{from_millis, rfc3339};
 
 use super::jobs;
 use super::rows::{self, all, one, WEBHOOK_COLUMNS};
 use crate::model::Webhook;
+use crate::store::catalog::json_list;
+use crate::store::outbox;
 use crate::store::StoreResult;
 
 pub use crate::model::{MESSAGE_RECEIVED, MESSAGE_STATUS, SENDER_STATUS, TEMPLATE_STATUS};
@@ -94,7 +95,7 @@ pub fn create(
     secret: &str,
     now: i64,
 ) -> StoreResult<Webhook> {
-    let events_json = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+    let events_json = json_list(events);
     c.prepare_cached("INSERT INTO webhooks (user_id, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![user_id, url, events_json, secret, now])?;
     subscriptions.clear();
@@ -165,23 +166,10 @@ pub fn enqueue_event<D: serde::Serialize>(
     if targets.is_empty() {
         return Ok(());
     }
-    let data = data()?;
-    let event_id = crate::secrets::event_id();
-    let body = serde_json::json!({
-        "id": event_id,
-        "type": event_type,
-        "timestamp": rfc3339(from_millis(at)),
-        "data": data,
-    })
-    .to_string();
+    let (event_id, body) = outbox::event(event_type, at, data()?);
     for webhook_id in targets {
-        jobs::enqueue(
-            c,
-            jobs::WEBHOOK,
-            &serde_json::json!({ "webhook_id": webhook_id, "event_id": event_id, "body": body }),
-            at,
-            at,
-        )?;
+        let delivery = outbox::delivery(webhook_id, &event_id, &body);
+        jobs::enqueue(c, jobs::WEBHOOK, &delivery, at, at)?;
     }
     Ok(())
 }

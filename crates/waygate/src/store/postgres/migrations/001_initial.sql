@@ -204,11 +204,13 @@ CREATE INDEX jobs_due ON jobs(run_at) WHERE kind <> 'status' AND NOT dead;
 CREATE INDEX jobs_status_due ON jobs(run_at) WHERE kind = 'status' AND NOT dead;
 CREATE INDEX jobs_set_aside ON jobs(id) WHERE dead;
 
+-- Per row, as in SQLite: a statement that changes nothing (a provider reading that repeats
+-- what is known, a key revoked twice, a name already taken) leaves every node's cache alone.
 CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION directory_changed();
+    FOR EACH ROW EXECUTE FUNCTION directory_changed();
 CREATE TRIGGER senders_changed AFTER INSERT OR UPDATE OR DELETE ON senders
-    FOR EACH STATEMENT EXECUTE FUNCTION directory_changed();
+    FOR EACH ROW EXECUTE FUNCTION directory_changed();
 CREATE TRIGGER templates_changed AFTER INSERT OR UPDATE OR DELETE ON templates
-    FOR EACH STATEMENT EXECUTE FUNCTION directory_changed();
+    FOR EACH ROW EXECUTE FUNCTION directory_changed();
 CREATE TRIGGER webhooks_changed AFTER INSERT OR UPDATE OR DELETE ON webhooks
-    FOR EACH STATEMENT EXECUTE FUNCTION directory_changed();
+    FOR EACH ROW EXECUTE FUNCTION directory_changed();
