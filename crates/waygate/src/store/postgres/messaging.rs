@@ -20,6 +20,7 @@ use waygate_core::status::MessageStatus;
 use super::events::{self, MESSAGE_RECEIVED, MESSAGE_STATUS};
 use super::ledger::{self, Entry};
 use super::rows::{self, get, parsed, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
+use super::subscriptions::Subscriptions;
 use super::{jobs, status_checks, PgStore};
 use crate::model::*;
 use crate::store::rules::{self, Change, Earlier, SendTerms, StepPlan, DAY_MS};
@@ -94,18 +95,23 @@ pub async fn record_send(s: &PgStore, send: NewSend) -> Result<SendRecorded, Sen
             Some(jobs::enqueue_claimed_send(&tx, message_id, send.now + lease_ms, send.now).await?)
         }
         Dispatch::Accepted { followups, .. } => {
-            events::enqueue_event(&tx, send.user_id, MESSAGE_STATUS, send.now, || {
-                let message = rules::accepted_message(
-                    &send,
-                    message_id,
-                    conversation.id,
-                    terms.price,
-                    sid,
-                    &steps,
-                );
-                Ok(MessageView::from(&message))
-            })
-            .await?;
+            if s.subscriptions
+                .may_want(&tx, send.user_id, MESSAGE_STATUS)
+                .await?
+            {
+                events::enqueue_event(&tx, send.user_id, MESSAGE_STATUS, send.now, || {
+                    let message = rules::accepted_message(
+                        &send,
+                        message_id,
+                        conversation.id,
+                        terms.price,
+                        sid,
+                        &steps,
+                    );
+                    Ok(MessageView::from(&message))
+                })
+                .await?;
+            }
             promise(&tx, message_id, followups, send.now).await?;
             None
         }
@@ -422,7 +428,13 @@ pub async fn record_dispatch(
                 )
                 .await?;
             tx.execute(&stmt, &[&message_id, &now]).await?;
-            advance(&tx, &[message_id], &Change::to(status, now)).await?;
+            advance(
+                &s.subscriptions,
+                &tx,
+                &[message_id],
+                &Change::to(status, now),
+            )
+            .await?;
             promise(&tx, message_id, &followups, now).await?;
         }
         DispatchResult::Rejected { code, message } => {
@@ -433,7 +445,7 @@ pub async fn record_dispatch(
                 error_message: Some(message.as_str()),
                 ..Change::to(MessageStatus::Failed, now)
             };
-            advance(&tx, &[message_id], &failed).await?;
+            advance(&s.subscriptions, &tx, &[message_id], &failed).await?;
         }
         DispatchResult::Retry { at, error } => jobs::retry(&tx, job_id, at, &error).await?,
         DispatchResult::Unknown { since, at, error } => {
@@ -474,7 +486,7 @@ pub async fn apply_status(s: &PgStore, update: StatusUpdate) -> StoreResult<Stat
                 error_message: update.error_message.as_deref(),
                 ..Change::to(update.status, update.at)
             };
-            advance(&tx, &[id], &change).await?
+            advance(&s.subscriptions, &tx, &[id], &change).await?
         }
     };
     tx.commit().await?;
@@ -520,7 +532,7 @@ pub async fn apply_due_statuses(s: &PgStore, now: i64, limit: i64) -> StoreResul
         let step = usize::try_from(step)
             .map_err(|_| StoreError::Corrupt(format!("status job {job_id} at step {step}")))?;
         match serde_json::from_str::<StatusSteps>(get(row, 1)?) {
-            Ok(job) => applied += apply_step(&tx, job_id, &job, step).await?,
+            Ok(job) => applied += apply_step(&s.subscriptions, &tx, job_id, &job, step).await?,
             Err(e) => {
                 jobs::bury(&tx, job_id, &format!("bad payload: {e}")).await?;
                 applied += 1;
@@ -534,6 +546,7 @@ pub async fn apply_due_statuses(s: &PgStore, now: i64, limit: i64) -> StoreResul
 /// Applies the job's next step to its messages, and leaves the rest to the same job (or
 /// deletes it after the last); returns how many messages the job holds.
 async fn apply_step(
+    subscriptions: &Subscriptions,
     c: &impl GenericClient,
     job_id: i64,
     job: &StatusSteps,
@@ -544,7 +557,7 @@ async fn apply_step(
         return Ok(0);
     };
     if let Some(change) = change {
-        advance(c, &job.message_ids, &change).await?;
+        advance(subscriptions, c, &job.message_ids, &change).await?;
     }
     match next_at {
         None => jobs::complete(c, job_id).await?,
@@ -558,6 +571,7 @@ async fn apply_step(
 /// a move racing another waits for its row, then is checked against the status that one
 /// left. With one id, the answer says what happened to it; with several, whether any moved.
 async fn advance(
+    subscriptions: &Subscriptions,
     c: &impl GenericClient,
     message_ids: &[i64],
     change: &Change<'_>,
@@ -618,10 +632,15 @@ async fn advance(
         if failure && message.price > Money::ZERO {
             refund(c, message, change.at).await?;
         }
-        events::enqueue_event(c, message.user_id, MESSAGE_STATUS, change.at, || {
-            Ok(MessageView::from(message))
-        })
-        .await?;
+        if subscriptions
+            .may_want(c, message.user_id, MESSAGE_STATUS)
+            .await?
+        {
+            events::enqueue_event(c, message.user_id, MESSAGE_STATUS, change.at, || {
+                Ok(MessageView::from(message))
+            })
+            .await?;
+        }
     }
     Ok(StatusApplied::Advanced)
 }

@@ -12,6 +12,7 @@ mod ledger;
 mod messaging;
 mod rows;
 mod status_checks;
+mod subscriptions;
 mod tenants;
 mod webhooks;
 
@@ -46,6 +47,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
 /// A pooled connection.
@@ -69,7 +71,10 @@ impl PgStore {
             .max_size(max_connections)
             .build()
             .map_err(|e| StoreError::Database(Arc::new(e)))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            subscriptions: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
