@@ -21,107 +21,216 @@ use super::events::{self, MESSAGE_RECEIVED, MESSAGE_STATUS};
 use super::ledger::{self, Entry};
 use super::rows::{self, get, parsed, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
 use super::subscriptions::Subscriptions;
-use super::{jobs, status_checks, PgStore};
+use super::{finish, jobs, status_checks, PgStore};
 use crate::model::*;
 use crate::store::rules::{self, Change, Earlier, SendTerms, StepPlan, DAY_MS};
 use crate::store::*;
 use crate::views::MessageView;
 
 /// Records an accepted send with its charge, conversation, job or event, and idempotency
-/// key, in one transaction; a refusal writes nothing.
+/// key; a refusal writes nothing. A plain send is one statement after reading its
+/// conversation, committed on its own (no BEGIN and COMMIT to wait for); a send that claims a
+/// key, counts towards a messaging limit or queues an event runs in a transaction.
 pub async fn record_send(s: &PgStore, send: NewSend) -> Result<SendRecorded, SendRefused> {
     let mut c = s.conn().await?;
+    let announced = match send.dispatch {
+        Dispatch::Accepted { .. } => {
+            s.subscriptions
+                .may_want(&c, send.user_id, MESSAGE_STATUS)
+                .await?
+        }
+        Dispatch::Queue { .. } => false,
+    };
+    let limited = send
+        .template
+        .as_ref()
+        .is_some_and(|t| t.messaging_limit.is_some());
+    if send.idempotency.is_none() && !limited && !announced {
+        return write_send(&c, &send, false).await;
+    }
     let tx = c.transaction().await.map_err(StoreError::from)?;
+    let outcome = write_send(&tx, &send, announced).await;
+    finish(tx, outcome).await
+}
+
+/// The send's statements, on a transaction unless it is one statement; `announced` queues its
+/// `message.status` event for the subscriptions that want it.
+async fn write_send(
+    c: &impl GenericClient,
+    send: &NewSend,
+    announced: bool,
+) -> Result<SendRecorded, SendRefused> {
     let reserved = match &send.idempotency {
-        Some(idem) => Some(claim_key(&tx, &send, idem).await?),
+        Some(idem) => Some(claim_key(c, send, idem).await?),
         None => None,
     };
-    let existing = conversation_in(&tx, send.sender_id, &send.recipient).await?;
-    let terms = SendTerms::of(existing.as_ref(), &send)?;
+    let existing = conversation_in(c, send.sender_id, &send.recipient).await?;
+    let terms = SendTerms::of(existing.as_ref(), send)?;
     if let Some(limit) = terms.limit {
-        check_messaging_limit(&tx, &send, limit).await?;
+        check_messaging_limit(c, send, limit).await?;
     }
     let charge = terms.charge()?;
-    if terms.price > Money::ZERO && !ledger::move_balance(&tx, send.user_id, charge).await? {
-        return Err(SendRefused::InsufficientBalance);
-    }
-
     let accepted = match &send.dispatch {
         Dispatch::Accepted { sid, status, .. } => Some((sid, *status)),
         Dispatch::Queue { .. } => None,
     };
-    // An accepted template send opens (or extends) the window.
-    let opens_window = (send.template.is_some() && accepted.is_some()).then_some(send.now);
-    let conversation = touch_conversation(&tx, &send, opens_window).await?;
-
     let mut steps = vec![(MessageStatus::Pending, send.now)];
     steps.extend(accepted.map(|(_, status)| (status, send.now)));
-    let status = accepted.map_or(MessageStatus::Pending, |(_, status)| status);
-    let sid = accepted.map(|(sid, _)| sid.clone());
-    let message_id = insert_outbound(
-        &tx,
-        &send,
-        reserved,
-        conversation.id,
-        sid.as_deref(),
-        terms.price,
-    )
-    .await?;
-    insert_status(&tx, message_id, status, &rules::history_text(&steps)).await?;
-    if terms.price > Money::ZERO {
-        let entry = Entry {
-            user_id: send.user_id,
-            kind: "charge",
-            amount: charge,
-            message_id: Some(message_id),
-            reference: None,
-            at: send.now,
-        };
-        ledger::record_entry(&tx, &entry).await?;
-    }
-    if terms.limit.is_some() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO business_initiations (sender_id, recipient_phone, at) VALUES ($1, $2, $3)",
-            )
-            .await
-            .map_err(StoreError::from)?;
-        tx.execute(&stmt, &[&send.sender_id, &send.recipient, &send.now])
-            .await
-            .map_err(StoreError::from)?;
-    }
-    let job_id = match &send.dispatch {
-        Dispatch::Queue { lease_ms } => {
-            Some(jobs::enqueue_claimed_send(&tx, message_id, send.now + lease_ms, send.now).await?)
-        }
-        Dispatch::Accepted { followups, .. } => {
-            if s.subscriptions
-                .may_want(&tx, send.user_id, MESSAGE_STATUS)
-                .await?
-            {
-                events::enqueue_event(&tx, send.user_id, MESSAGE_STATUS, send.now, || {
-                    let message = rules::accepted_message(
-                        &send,
-                        message_id,
-                        conversation.id,
-                        terms.price,
-                        sid,
-                        &steps,
-                    );
-                    Ok(MessageView::from(&message))
-                })
-                .await?;
-            }
-            promise(&tx, message_id, followups, send.now).await?;
-            None
-        }
+    let written = insert_send(c, send, reserved, &terms, charge, &steps).await?;
+    let Some((conversation, message_id, job_id)) = written else {
+        return Err(SendRefused::InsufficientBalance);
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    if announced {
+        events::enqueue_event(c, send.user_id, MESSAGE_STATUS, send.now, || {
+            let sid = accepted.map(|(sid, _)| sid.clone());
+            let message = rules::accepted_message(
+                send,
+                message_id,
+                conversation.id,
+                terms.price,
+                sid,
+                &steps,
+            );
+            Ok(MessageView::from(&message))
+        })
+        .await?;
+    }
     Ok(SendRecorded {
         conversation,
         message_id,
-        job_id,
+        job_id: job_id.filter(|_| accepted.is_none()),
     })
+}
+
+/// Writes a send in one statement: the charge, the conversation created or touched (a
+/// concurrent first send or inbound message meets it on the unique pair; times only move
+/// forward, whichever node's clock is behind), the message under the id its idempotency key
+/// reserved (or a new one) with its status row, the ledger line, the business initiation,
+/// and its send job or status job. `None` when the balance cannot pay: then nothing is
+/// written, since every row hangs on the charge. The balance is locked before the
+/// conversation, as everywhere.
+async fn insert_send(
+    c: &impl GenericClient,
+    s: &NewSend,
+    reserved: Option<i64>,
+    terms: &SendTerms,
+    charge: Money,
+    steps: &[(MessageStatus, i64)],
+) -> StoreResult<Option<(Conversation, i64, Option<i64>)>> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH charged AS (UPDATE balances SET micros = micros + $13 WHERE $14 AND user_id = $1 \
+             AND micros::numeric + $13::numeric BETWEEN 0 AND 9223372036854775807 RETURNING user_id), \
+             paid AS (SELECT WHERE NOT $14 OR EXISTS (SELECT FROM charged)), \
+             conversation AS (INSERT INTO conversations (user_id, sender_id, recipient_phone, \
+             customer_name, last_message_at, last_template_at, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $5 FROM paid \
+             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
+             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
+             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name), \
+             last_template_at = GREATEST(conversations.last_template_at, EXCLUDED.last_template_at) \
+             RETURNING {CONVERSATION_COLUMNS}), \
+             message AS (INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, \
+             recipient_phone, template_id, variables, body, message_sid, price_micros, created_at) \
+             SELECT COALESCE($7, nextval(pg_get_serial_sequence('messages', 'id'))), id, $1, $2, \
+             'outbound', $3, $8, $9, $10, $11, $12, $5 FROM conversation RETURNING id), \
+             status AS (INSERT INTO message_status (message_id, status, status_history) \
+             SELECT id, $15, $16 FROM message), \
+             ledger AS (INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, \
+             created_at) SELECT $1, 'charge', $13, id, $5 FROM message WHERE $14), \
+             initiation AS (INSERT INTO business_initiations (sender_id, recipient_phone, at) \
+             SELECT $2, $3, $5 FROM message WHERE $17), \
+             job AS (INSERT INTO jobs (kind, payload, run_at, created_at, attempt_started) \
+             SELECT $18, $19 || id || $20, $21, $22, $23 FROM message WHERE $18 IS NOT NULL \
+             RETURNING id) \
+             SELECT conversation.*, message.id, (SELECT id FROM job) FROM conversation, message"
+        )
+    });
+    let (template_id, variables) = match &s.template {
+        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
+        None => (None, None),
+    };
+    let (sid, status, job) = match &s.dispatch {
+        Dispatch::Queue { lease_ms } => (
+            None,
+            MessageStatus::Pending,
+            Some(jobs::NewJob::send(s.now + lease_ms, s.now)?),
+        ),
+        Dispatch::Accepted {
+            sid,
+            status,
+            followups,
+        } => (
+            Some(sid.as_str()),
+            *status,
+            jobs::NewJob::status(followups, s.now)?,
+        ),
+    };
+    // An accepted template send opens (or extends) the window.
+    let opens_window = (s.template.is_some() && sid.is_some()).then_some(s.now);
+    let job = job.as_ref();
+    let stmt = c
+        .prepare_typed_cached(
+            &INSERT,
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::BOOL,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BOOL,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+            ],
+        )
+        .await?;
+    let row = c
+        .query_opt(
+            &stmt,
+            &[
+                &s.user_id,
+                &s.sender_id,
+                &s.recipient,
+                &s.recipient_name,
+                &s.now,
+                &opens_window,
+                &reserved,
+                &template_id,
+                &variables,
+                &s.body,
+                &sid,
+                &terms.price.micros(),
+                &charge.micros(),
+                &(terms.price > Money::ZERO),
+                &status.as_str(),
+                &rules::history_text(steps),
+                &terms.limit.is_some(),
+                &job.map(|j| j.kind),
+                &job.map(|j| j.before_id.as_str()),
+                &job.map(|j| j.after_id.as_str()),
+                &job.map(|j| j.run_at),
+                &job.map(|j| j.created),
+                &job.and_then(|j| j.attempt_started),
+            ],
+        )
+        .await?;
+    row.map(|row| Ok((rows::conversation(&row)?, get(&row, 8)?, get(&row, 9)?)))
+        .transpose()
 }
 
 /// Claims the send's idempotency key (a new one, or one older than 24 h) with the id its
@@ -200,109 +309,6 @@ async fn check_messaging_limit(
         true => Ok(()),
         false => Err(SendRefused::MessagingLimitReached),
     }
-}
-
-/// Creates the conversation or records this send's activity on it; a concurrent first send
-/// (or inbound message) to the same recipient meets it on the unique pair. Times only move
-/// forward, whichever node's clock is behind.
-async fn touch_conversation(
-    c: &impl GenericClient,
-    s: &NewSend,
-    opens_window: Option<i64>,
-) -> StoreResult<Conversation> {
-    static UPSERT: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, \
-             last_message_at, last_template_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5) \
-             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
-             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
-             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name), \
-             last_template_at = GREATEST(conversations.last_template_at, EXCLUDED.last_template_at) \
-             RETURNING {CONVERSATION_COLUMNS}"
-        )
-    });
-    let stmt = c
-        .prepare_typed_cached(
-            &UPSERT,
-            &[
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::INT8,
-                Type::INT8,
-            ],
-        )
-        .await?;
-    let row = c
-        .query_one(
-            &stmt,
-            &[
-                &s.user_id,
-                &s.sender_id,
-                &s.recipient,
-                &s.recipient_name,
-                &s.now,
-                &opens_window,
-            ],
-        )
-        .await?;
-    rows::conversation(&row)
-}
-
-/// Inserts an outbound message under the id its idempotency key reserved (or a new one).
-async fn insert_outbound(
-    c: &impl GenericClient,
-    s: &NewSend,
-    reserved: Option<i64>,
-    conversation_id: i64,
-    sid: Option<&str>,
-    price: Money,
-) -> StoreResult<i64> {
-    let (template_id, variables) = match &s.template {
-        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
-        None => (None, None),
-    };
-    let stmt = c
-        .prepare_typed_cached(
-            "INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, \
-             recipient_phone, template_id, variables, body, message_sid, price_micros, created_at) \
-             VALUES (COALESCE($1, nextval(pg_get_serial_sequence('messages', 'id'))), $2, $3, $4, \
-             'outbound', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            &[
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::INT8,
-                Type::INT8,
-            ],
-        )
-        .await?;
-    let row = c
-        .query_one(
-            &stmt,
-            &[
-                &reserved,
-                &conversation_id,
-                &s.user_id,
-                &s.sender_id,
-                &s.recipient,
-                &template_id,
-                &variables,
-                &s.body,
-                &sid,
-                &price.micros(),
-                &s.now,
-            ],
-        )
-        .await?;
-    get(&row, 0)
 }
 
 /// A new message's row of status: its first status and history.
