@@ -209,13 +209,37 @@ pub(super) async fn await_reconcile(
     Ok(())
 }
 
-/// Counts one more step of a multi-step job done, and runs it again at `run_at` for the
-/// next (its payload stays as written).
-pub(super) async fn step_done(c: &impl GenericClient, id: i64, run_at: i64) -> StoreResult<()> {
+/// Status jobs after a step: those done, and those to run again for their next step.
+#[derive(Default)]
+pub(super) struct StepsSettled {
+    pub done: Vec<i64>,
+    next: Vec<i64>,
+    next_at: Vec<i64>,
+}
+
+impl StepsSettled {
+    pub fn step_at(&mut self, id: i64, run_at: i64) {
+        self.next.push(id);
+        self.next_at.push(run_at);
+    }
+}
+
+/// Deletes the status jobs done, and counts one more step done of the others, run again at
+/// their next step's time (their payload stays as written); one statement.
+pub(super) async fn settle_steps(c: &impl GenericClient, jobs: &StepsSettled) -> StoreResult<()> {
+    if jobs.done.is_empty() && jobs.next.is_empty() {
+        return Ok(());
+    }
     let stmt = c
-        .prepare_cached("UPDATE jobs SET run_at = $2, step = step + 1 WHERE id = $1")
+        .prepare_typed_cached(
+            "WITH done AS (DELETE FROM jobs WHERE id = ANY($1)) \
+             UPDATE jobs SET run_at = next.run_at, step = step + 1 \
+             FROM unnest($2::bigint[], $3::bigint[]) AS next(id, run_at) WHERE jobs.id = next.id",
+            &[Type::INT8_ARRAY, Type::INT8_ARRAY, Type::INT8_ARRAY],
+        )
         .await?;
-    c.execute(&stmt, &[&id, &run_at]).await?;
+    c.execute(&stmt, &[&jobs.done, &jobs.next, &jobs.next_at])
+        .await?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! Rows are locked in one order everywhere (jobs, messages, statuses, conversations,
 //! balances), so that two of these operations never wait on each other in a cycle.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use deadpool_postgres::GenericClient;
@@ -434,13 +435,7 @@ pub async fn record_dispatch(
                 )
                 .await?;
             tx.execute(&stmt, &[&message_id, &now]).await?;
-            advance(
-                &s.subscriptions,
-                &tx,
-                &[message_id],
-                &Change::to(status, now),
-            )
-            .await?;
+            advance_one(&s.subscriptions, &tx, message_id, Change::to(status, now)).await?;
             promise(&tx, message_id, &followups, now).await?;
         }
         DispatchResult::Rejected { code, message } => {
@@ -451,7 +446,7 @@ pub async fn record_dispatch(
                 error_message: Some(message.as_str()),
                 ..Change::to(MessageStatus::Failed, now)
             };
-            advance(&s.subscriptions, &tx, &[message_id], &failed).await?;
+            advance_one(&s.subscriptions, &tx, message_id, failed).await?;
         }
         DispatchResult::Retry { at, error } => jobs::retry(&tx, job_id, at, &error).await?,
         DispatchResult::Unknown { since, at, error } => {
@@ -492,7 +487,7 @@ pub async fn apply_status(s: &PgStore, update: StatusUpdate) -> StoreResult<Stat
                 error_message: update.error_message.as_deref(),
                 ..Change::to(update.status, update.at)
             };
-            advance(&s.subscriptions, &tx, &[id], &change).await?
+            advance_one(&s.subscriptions, &tx, id, change).await?
         }
     };
     tx.commit().await?;
@@ -512,98 +507,157 @@ async fn adopt_sid(c: &impl GenericClient, id: i64, sid: &str) -> StoreResult<Op
     Ok((c.execute(&stmt, &[&id, &sid]).await? == 1).then_some(id))
 }
 
-/// Applies the next step of due status jobs, job by job, until `limit` messages moved (or
-/// nothing more is due); returns how many messages that was, plus the jobs set aside for a
-/// bad payload (0: nothing was due). A job another node is applying is skipped, and one it
-/// has just moved on is read again as it left it, so no step is applied twice.
+/// Applies the next step of due status jobs until `limit` messages moved (or nothing more is
+/// due); returns how many messages that was, plus the jobs set aside for a bad payload (0:
+/// nothing was due). The steps of all the jobs are applied by one statement, and the jobs
+/// moved on by another. A job another node is applying is skipped, and one it has just moved
+/// on is read again as it left it, so no step is applied twice.
 pub async fn apply_due_statuses(s: &PgStore, now: i64, limit: i64) -> StoreResult<usize> {
     let mut c = s.conn().await?;
     let tx = c.transaction().await?;
-    let stmt = tx
+    let outcome = apply_due(&s.subscriptions, &tx, now, limit).await;
+    finish(tx, outcome).await
+}
+
+async fn apply_due(
+    subscriptions: &Subscriptions,
+    c: &impl GenericClient,
+    now: i64,
+    limit: i64,
+) -> StoreResult<usize> {
+    let stmt = c
         .prepare_typed_cached(
             "SELECT id, payload, step FROM jobs WHERE kind = 'status' AND NOT dead AND run_at <= $1 \
              ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
             &[Type::INT8, Type::INT8],
         )
         .await?;
-    let due = tx.query(&stmt, &[&now, &limit]).await?;
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let mut applied = 0;
+    let due = c.query(&stmt, &[&now, &limit]).await?;
+    let mut read = Vec::with_capacity(due.len());
     for row in &due {
-        if applied >= limit {
-            break;
-        }
         let job_id: i64 = get(row, 0)?;
         let step: i64 = get(row, 2)?;
         let step = usize::try_from(step)
             .map_err(|_| StoreError::Corrupt(format!("status job {job_id} at step {step}")))?;
-        match serde_json::from_str::<StatusSteps>(get(row, 1)?) {
-            Ok(job) => applied += apply_step(&s.subscriptions, &tx, job_id, &job, step).await?,
-            Err(e) => {
-                jobs::bury(&tx, job_id, &format!("bad payload: {e}")).await?;
-                applied += 1;
-            }
-        }
+        read.push((
+            job_id,
+            step,
+            serde_json::from_str::<StatusSteps>(get(row, 1)?),
+        ));
     }
-    tx.commit().await?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut applied = 0;
+    let mut moves = Vec::new();
+    let mut moving = HashSet::new();
+    let mut settled = jobs::StepsSettled::default();
+    for (job_id, step, job) in &read {
+        if applied >= limit {
+            break;
+        }
+        let job = match job {
+            Ok(job) => job,
+            Err(e) => {
+                jobs::bury(c, *job_id, &format!("bad payload: {e}")).await?;
+                applied += 1;
+                continue;
+            }
+        };
+        let StepPlan::Apply { change, next_at } = job.plan(*step) else {
+            settled.done.push(*job_id);
+            continue;
+        };
+        // A message that an earlier job of this batch moves waits for the next batch, so
+        // that its steps are applied one after the other.
+        if job.message_ids.iter().any(|id| moving.contains(id)) {
+            continue;
+        }
+        moving.extend(job.message_ids.iter().copied());
+        if let Some(change) = change {
+            moves.push((job.message_ids.as_slice(), change));
+        }
+        match next_at {
+            None => settled.done.push(*job_id),
+            Some(next_at) => settled.step_at(*job_id, next_at),
+        }
+        applied += job.message_ids.len();
+    }
+    advance(subscriptions, c, &moves).await?;
+    jobs::settle_steps(c, &settled).await?;
     Ok(applied)
 }
 
-/// Applies the job's next step to its messages, and leaves the rest to the same job (or
-/// deletes it after the last); returns how many messages the job holds.
-async fn apply_step(
+/// Moves one outbound message forward, and says what happened to it.
+async fn advance_one(
     subscriptions: &Subscriptions,
     c: &impl GenericClient,
-    job_id: i64,
-    job: &StatusSteps,
-    step: usize,
-) -> StoreResult<usize> {
-    let StepPlan::Apply { change, next_at } = job.plan(step) else {
-        jobs::complete(c, job_id).await?;
-        return Ok(0);
-    };
-    if let Some(change) = change {
-        advance(subscriptions, c, &job.message_ids, &change).await?;
+    message_id: i64,
+    change: Change<'_>,
+) -> StoreResult<StatusApplied> {
+    if advance(subscriptions, c, &[(&[message_id][..], change)]).await? > 0 {
+        return Ok(StatusApplied::Advanced);
     }
-    match next_at {
-        None => jobs::complete(c, job_id).await?,
-        Some(next_at) => jobs::step_done(c, job_id, next_at).await?,
-    }
-    Ok(job.message_ids.len())
+    Ok(match get_message_in(c, message_id).await?.is_none() {
+        true => StatusApplied::UnknownMessage,
+        false => StatusApplied::Ignored,
+    })
 }
 
-/// Moves outbound messages forward (never backwards), refunds a failure once, and queues a
-/// `message.status` event for each message that moved. The guard is part of the UPDATE:
-/// a move racing another waits for its row, then is checked against the status that one
-/// left. With one id, the answer says what happened to it; with several, whether any moved.
+/// Moves outbound messages forward (never backwards), each set by its change, in one
+/// statement; refunds a failure once, and queues a `message.status` event for each message
+/// that moved. Returns how many moved. The guard is part of the UPDATE: a move racing another
+/// waits for its row, then is checked against the status that one left.
 async fn advance(
     subscriptions: &Subscriptions,
     c: &impl GenericClient,
-    message_ids: &[i64],
-    change: &Change<'_>,
-) -> StoreResult<StatusApplied> {
+    moves: &[(&[i64], Change<'_>)],
+) -> StoreResult<usize> {
     static ADVANCE: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH moved AS (UPDATE message_status SET status = $2, \
-             status_history = status_history || ',' || $3, \
-             error_code = CASE WHEN $4 THEN $5 ELSE error_code END, \
-             error_message = CASE WHEN $4 THEN $6 ELSE error_message END \
-             WHERE message_id = ANY($1) AND status = ANY($7) RETURNING *) \
+            "WITH moves AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \
+             $4::bool[], $5::bigint[], $6::text[], $7::text[]) \
+             AS v(id, status, step, failure, error_code, error_message, guard)), \
+             moved AS (UPDATE message_status SET status = moves.status, \
+             status_history = message_status.status_history || ',' || moves.step, \
+             error_code = CASE WHEN moves.failure THEN moves.error_code \
+                          ELSE message_status.error_code END, \
+             error_message = CASE WHEN moves.failure THEN moves.error_message \
+                             ELSE message_status.error_message END \
+             FROM moves WHERE message_id = moves.id \
+             AND message_status.status = ANY(string_to_array(moves.guard, ',')) \
+             RETURNING message_status.*) \
              SELECT {MESSAGE_COLUMNS} FROM messages JOIN moved ON message_id = id ORDER BY id"
         )
     });
-    let failure = change.status.is_failure();
-    let guard: Vec<&str> = change.predecessors().collect();
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let mut columns = MoveColumns::default();
+    let mut change_of = HashMap::new();
+    for (message_ids, change) in moves {
+        let guard: Vec<&str> = change.predecessors().collect();
+        let guard = guard.join(",");
+        let step = rules::step_text(change.status, change.at);
+        for &id in *message_ids {
+            change_of.insert(id, change);
+            columns.ids.push(id);
+            columns.statuses.push(change.status.as_str());
+            columns.steps.push(step.clone());
+            columns.failures.push(change.status.is_failure());
+            columns.error_codes.push(change.error_code);
+            columns.error_messages.push(change.error_message);
+            columns.guards.push(guard.clone());
+        }
+    }
     let stmt = c
         .prepare_typed_cached(
             &ADVANCE,
             &[
                 Type::INT8_ARRAY,
-                Type::TEXT,
-                Type::TEXT,
-                Type::BOOL,
-                Type::INT8,
-                Type::TEXT,
+                Type::TEXT_ARRAY,
+                Type::TEXT_ARRAY,
+                Type::BOOL_ARRAY,
+                Type::INT8_ARRAY,
+                Type::TEXT_ARRAY,
                 Type::TEXT_ARRAY,
             ],
         )
@@ -612,30 +666,22 @@ async fn advance(
         .query(
             &stmt,
             &[
-                &message_ids,
-                &change.status.as_str(),
-                &rules::step_text(change.status, change.at),
-                &failure,
-                &change.error_code,
-                &change.error_message,
-                &guard,
+                &columns.ids,
+                &columns.statuses,
+                &columns.steps,
+                &columns.failures,
+                &columns.error_codes,
+                &columns.error_messages,
+                &columns.guards,
             ],
         )
         .await?;
     let moved = rows::all(moved, rows::message)?;
-    if moved.is_empty() {
-        // Only a single message's caller needs to tell an unknown message from a stale step.
-        let unknown = match message_ids {
-            [id] => get_message_in(c, *id).await?.is_none(),
-            _ => false,
-        };
-        return Ok(match unknown {
-            true => StatusApplied::UnknownMessage,
-            false => StatusApplied::Ignored,
-        });
-    }
     for message in &moved {
-        if failure && message.price > Money::ZERO {
+        let change = change_of
+            .get(&message.id)
+            .ok_or_else(|| StoreError::Corrupt(format!("message {} moved unasked", message.id)))?;
+        if change.status.is_failure() && message.price > Money::ZERO {
             refund(c, message, change.at).await?;
         }
         if subscriptions
@@ -648,7 +694,19 @@ async fn advance(
             .await?;
         }
     }
-    Ok(StatusApplied::Advanced)
+    Ok(moved.len())
+}
+
+/// The moves of `advance`, one array per column, for `unnest`.
+#[derive(Default)]
+struct MoveColumns<'a> {
+    ids: Vec<i64>,
+    statuses: Vec<&'static str>,
+    steps: Vec<String>,
+    failures: Vec<bool>,
+    error_codes: Vec<Option<i64>>,
+    error_messages: Vec<Option<&'a str>>,
+    guards: Vec<String>,
 }
 
 /// Gives a failed message's price back. Failures are final and the move to one holds the
