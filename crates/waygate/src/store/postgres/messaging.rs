@@ -65,20 +65,47 @@ async fn write_send(
         Some(idem) => Some(claim_key(c, send, idem).await?),
         None => None,
     };
-    let existing = conversation_in(c, send.sender_id, &send.recipient).await?;
-    let terms = SendTerms::of(existing.as_ref(), send)?;
-    if let Some(limit) = terms.limit {
-        check_messaging_limit(c, send, limit).await?;
-    }
-    let charge = terms.charge()?;
     let accepted = match &send.dispatch {
         Dispatch::Accepted { sid, status, .. } => Some((sid, *status)),
         Dispatch::Queue { .. } => None,
     };
     let mut steps = vec![(MessageStatus::Pending, send.now)];
     steps.extend(accepted.map(|(_, status)| (status, send.now)));
-    let written = insert_send(c, send, reserved, &terms, charge, &steps).await?;
-    let Some((conversation, message_id, job_id)) = written else {
+    let send_at = |terms: SendTerms, guess: bool| {
+        let charge = terms.charge();
+        let steps = &steps;
+        async move {
+            let written = insert_send(c, send, reserved, &terms, charge?, steps, guess).await?;
+            Ok::<_, SendRefused>(written)
+        }
+    };
+    // Most sends begin a conversation: written at once on a new conversation's terms, on
+    // condition that there is none (otherwise the statement answers with the one there is,
+    // and the send is written on its terms), they need no read first. A send that a
+    // messaging limit may count is not guessed: its limit is checked before any write.
+    let on_terms_of = |existing: Option<Conversation>| async move {
+        let terms = SendTerms::of(existing.as_ref(), send)?;
+        if let Some(limit) = terms.limit {
+            check_messaging_limit(c, send, limit).await?;
+        }
+        Ok::<_, SendRefused>((terms, send_at(terms, false).await?))
+    };
+    let guessed = SendTerms::of(None, send)
+        .ok()
+        .filter(|terms| terms.limit.is_none());
+    let (terms, written) = match guessed {
+        Some(terms) => match send_at(terms, true).await? {
+            Written::Existing(existing) => on_terms_of(Some(existing)).await?,
+            written => (terms, written),
+        },
+        None => on_terms_of(conversation_in(c, send.sender_id, &send.recipient).await?).await?,
+    };
+    let Written::Sent {
+        conversation,
+        message_id,
+        job_id,
+    } = written
+    else {
         return Err(SendRefused::InsufficientBalance);
     };
     if announced {
@@ -103,13 +130,27 @@ async fn write_send(
     })
 }
 
+/// What `insert_send` did.
+enum Written {
+    Sent {
+        conversation: Conversation,
+        message_id: i64,
+        job_id: Option<i64>,
+    },
+    /// Nothing: the send was written as a first one, and this conversation is there.
+    Existing(Conversation),
+    /// Nothing: the balance cannot pay.
+    Unpaid,
+}
+
 /// Writes a send in one statement: the charge, the conversation created or touched (a
 /// concurrent first send or inbound message meets it on the unique pair; times only move
 /// forward, whichever node's clock is behind), the message under the id its idempotency key
 /// reserved (or a new one) with its status row, the ledger line, the business initiation,
-/// and its send job or status job. `None` when the balance cannot pay: then nothing is
-/// written, since every row hangs on the charge. The balance is locked before the
-/// conversation, as everywhere.
+/// and its send job or status job. Nothing is written when the balance cannot pay, or for
+/// a `first` send when the conversation exists (it is read instead, in the same snapshot),
+/// since every row hangs on the charge and the charge on that condition. The balance is
+/// locked before the conversation, as everywhere.
 async fn insert_send(
     c: &impl GenericClient,
     s: &NewSend,
@@ -117,12 +158,16 @@ async fn insert_send(
     terms: &SendTerms,
     charge: Money,
     steps: &[(MessageStatus, i64)],
-) -> StoreResult<Option<(Conversation, i64, Option<i64>)>> {
+    first: bool,
+) -> StoreResult<Written> {
     static INSERT: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH charged AS (UPDATE balances SET micros = micros + $13 WHERE $14 AND user_id = $1 \
+            "WITH fresh AS (SELECT WHERE NOT $24 OR NOT EXISTS (SELECT FROM conversations \
+             WHERE sender_id = $2 AND recipient_phone = $3)), \
+             charged AS (UPDATE balances SET micros = micros + $13 WHERE $14 \
+             AND EXISTS (SELECT FROM fresh) AND user_id = $1 \
              AND micros::numeric + $13::numeric BETWEEN 0 AND 9223372036854775807 RETURNING user_id), \
-             paid AS (SELECT WHERE NOT $14 OR EXISTS (SELECT FROM charged)), \
+             paid AS (SELECT FROM fresh WHERE NOT $14 OR EXISTS (SELECT FROM charged)), \
              conversation AS (INSERT INTO conversations (user_id, sender_id, recipient_phone, \
              customer_name, last_message_at, last_template_at, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $5 FROM paid \
@@ -144,7 +189,9 @@ async fn insert_send(
              job AS (INSERT INTO jobs (kind, payload, run_at, created_at, attempt_started) \
              SELECT $18, $19 || id || $20, $21, $22, $23 FROM message WHERE $18 IS NOT NULL \
              RETURNING id) \
-             SELECT conversation.*, message.id, (SELECT id FROM job) FROM conversation, message"
+             SELECT conversation.*, message.id, (SELECT id FROM job) FROM conversation, message \
+             UNION ALL SELECT {CONVERSATION_COLUMNS}, NULL, NULL FROM conversations \
+             WHERE sender_id = $2 AND recipient_phone = $3 AND NOT EXISTS (SELECT FROM fresh)"
         )
     });
     let (template_id, variables) = match &s.template {
@@ -197,6 +244,7 @@ async fn insert_send(
                 Type::INT8,
                 Type::INT8,
                 Type::INT8,
+                Type::BOOL,
             ],
         )
         .await?;
@@ -227,11 +275,22 @@ async fn insert_send(
                 &job.map(|j| j.run_at),
                 &job.map(|j| j.created),
                 &job.and_then(|j| j.attempt_started),
+                &first,
             ],
         )
         .await?;
-    row.map(|row| Ok((rows::conversation(&row)?, get(&row, 8)?, get(&row, 9)?)))
-        .transpose()
+    let Some(row) = row else {
+        return Ok(Written::Unpaid);
+    };
+    let conversation = rows::conversation(&row)?;
+    Ok(match get(&row, 8)? {
+        Some(message_id) => Written::Sent {
+            conversation,
+            message_id,
+            job_id: get(&row, 9)?,
+        },
+        None => Written::Existing(conversation),
+    })
 }
 
 /// Claims the send's idempotency key (a new one, or one older than 24 h) with the id its
