@@ -209,36 +209,35 @@ pub(super) async fn await_reconcile(
     Ok(())
 }
 
-/// Status jobs after a step: those done, and those to run again for their next step.
+/// Status jobs after a step: those to delete, and the jobs that carry the steps left.
 #[derive(Default)]
 pub(super) struct StepsSettled {
     pub done: Vec<i64>,
-    next: Vec<i64>,
-    next_at: Vec<i64>,
+    pub rest: Vec<rules::StatusJob>,
 }
 
-impl StepsSettled {
-    pub fn step_at(&mut self, id: i64, run_at: i64) {
-        self.next.push(id);
-        self.next_at.push(run_at);
-    }
-}
-
-/// Deletes the status jobs done, and counts one more step done of the others, run again at
-/// their next step's time (their payload stays as written); one statement.
+/// Deletes the status jobs stepped, and writes the jobs of the steps left; one statement.
 pub(super) async fn settle_steps(c: &impl GenericClient, jobs: &StepsSettled) -> StoreResult<()> {
-    if jobs.done.is_empty() && jobs.next.is_empty() {
+    if jobs.done.is_empty() && jobs.rest.is_empty() {
         return Ok(());
     }
+    let payloads = jobs
+        .rest
+        .iter()
+        .map(|job| payload_text(&job.steps))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let run_at: Vec<i64> = jobs.rest.iter().map(rules::StatusJob::run_at).collect();
+    let created: Vec<i64> = jobs.rest.iter().map(|job| job.created).collect();
     let stmt = c
         .prepare_typed_cached(
             "WITH done AS (DELETE FROM jobs WHERE id = ANY($1)) \
-             UPDATE jobs SET run_at = next.run_at, step = step + 1 \
-             FROM unnest($2::bigint[], $3::bigint[]) AS next(id, run_at) WHERE jobs.id = next.id",
-            &[Type::INT8_ARRAY, Type::INT8_ARRAY, Type::INT8_ARRAY],
+             INSERT INTO jobs (kind, payload, run_at, created_at) \
+             SELECT 'status', payload, run_at, created_at \
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS rest(payload, run_at, created_at)",
+            &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY, Type::INT8_ARRAY],
         )
         .await?;
-    c.execute(&stmt, &[&jobs.done, &jobs.next, &jobs.next_at])
+    c.execute(&stmt, &[&jobs.done, &payloads, &run_at, &created])
         .await?;
     Ok(())
 }

@@ -586,8 +586,8 @@ async fn apply_due(
 ) -> StoreResult<usize> {
     let stmt = c
         .prepare_typed_cached(
-            "SELECT id, payload, step FROM jobs WHERE kind = 'status' AND NOT dead AND run_at <= $1 \
-             ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            "SELECT id, payload, step, created_at FROM jobs WHERE kind = 'status' AND NOT dead \
+             AND run_at <= $1 ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
             &[Type::INT8, Type::INT8],
         )
         .await?;
@@ -598,18 +598,17 @@ async fn apply_due(
         let step: i64 = get(row, 2)?;
         let step = usize::try_from(step)
             .map_err(|_| StoreError::Corrupt(format!("status job {job_id} at step {step}")))?;
-        read.push((
-            job_id,
-            step,
-            serde_json::from_str::<StatusSteps>(get(row, 1)?),
-        ));
+        let created: i64 = get(row, 3)?;
+        let payload = serde_json::from_str::<StatusSteps>(get(row, 1)?);
+        read.push((job_id, step, created, payload));
     }
     let limit = usize::try_from(limit).unwrap_or(0);
     let mut applied = 0;
     let mut moves = Vec::new();
     let mut moving = HashSet::new();
     let mut settled = jobs::StepsSettled::default();
-    for (job_id, step, job) in &read {
+    let mut rest = Vec::new();
+    for (job_id, step, created, job) in &read {
         if applied >= limit {
             break;
         }
@@ -634,15 +633,38 @@ async fn apply_due(
         if let Some(change) = change {
             moves.push((job.message_ids.as_slice(), change));
         }
-        match next_at {
-            None => settled.done.push(*job_id),
-            Some(next_at) => settled.step_at(*job_id, next_at),
+        settled.done.push(*job_id);
+        if next_at.is_some() {
+            rest.extend(job.message_ids.iter().map(|&message_id| rules::Promise {
+                message_id,
+                steps: job.steps[step + 1..].to_vec(),
+                now: *created,
+            }));
         }
         applied += job.message_ids.len();
     }
+    settled.rest = regrouped(rest);
     advance(subscriptions, c, &moves).await?;
     jobs::settle_steps(c, &settled).await?;
     Ok(applied)
+}
+
+/// How far apart the next steps of messages may fall due for them to share a job after a
+/// step: the job waits for the latest, so that a status is never early and at most this late.
+const REGROUP_WITHIN_MS: i64 = 10;
+
+/// The jobs for the steps left after a step. Each send writes a job of its own (its own
+/// transaction), and a job is deleted and written anew at each step, so messages whose steps
+/// fall due together are gathered into shared jobs, as the embedded store writes them (a step
+/// is then one row of `jobs` for up to `JOB_MESSAGES` messages).
+fn regrouped(mut rest: Vec<rules::Promise>) -> Vec<rules::StatusJob> {
+    rest.sort_by_key(|p| p.steps[0].at);
+    let mut jobs = Vec::new();
+    while let Some(first) = rest.first().map(|p| p.steps[0].at) {
+        let together = rest.partition_point(|p| p.steps[0].at <= first + REGROUP_WITHIN_MS);
+        jobs.extend(rules::status_jobs(rest.drain(..together).collect()));
+    }
+    jobs
 }
 
 /// Moves one outbound message forward, and says what happened to it.
