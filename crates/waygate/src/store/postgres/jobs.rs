@@ -9,7 +9,7 @@ use super::{status_checks, PgStore};
 use crate::model::*;
 use crate::store::outbox::payload_text;
 pub use crate::store::outbox::{SEND, STATUS, WEBHOOK};
-use crate::store::rules::{payload_message_id, INTERRUPTED};
+use crate::store::rules::{self, payload_message_id, INTERRUPTED};
 use crate::store::*;
 
 pub async fn enqueue(
@@ -30,24 +30,63 @@ pub async fn enqueue(
     Ok(row.get(0))
 }
 
-/// A send job claimed at once by the request that records it: its attempt starts `now`.
-pub async fn enqueue_claimed_send(
-    c: &impl GenericClient,
-    message_id: i64,
-    lease_until: i64,
-    now: i64,
-) -> StoreResult<i64> {
-    let stmt = c
-        .prepare_cached(
-            "INSERT INTO jobs (kind, payload, run_at, created_at, attempt_started) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .await?;
-    let payload = payload_text(&serde_json::json!({ "message_id": message_id }))?;
-    let row = c
-        .query_one(&stmt, &[&SEND, &payload, &lease_until, &now])
-        .await?;
-    Ok(row.get(0))
+/// Stands for the message id in a payload written before the database has chosen it.
+const ID_MARK: i64 = i64::MIN;
+
+/// A job inserted by the statement that inserts its message: its payload as the text before
+/// and after the message's id.
+pub struct NewJob {
+    pub kind: &'static str,
+    pub before_id: String,
+    pub after_id: String,
+    pub run_at: i64,
+    pub created: i64,
+    pub attempt_started: Option<i64>,
+}
+
+impl NewJob {
+    /// A send job claimed at once by the request that records it: its attempt starts `now`.
+    pub fn send(lease_until: i64, now: i64) -> StoreResult<NewJob> {
+        let payload = serde_json::json!({ "message_id": ID_MARK });
+        NewJob::around_id(SEND, &payload, lease_until, now, Some(now))
+    }
+
+    /// The status job of the steps a provider promised for a message (none for no steps).
+    pub fn status(steps: &[ScheduledStatus], now: i64) -> StoreResult<Option<NewJob>> {
+        let promised = rules::Promise {
+            message_id: ID_MARK,
+            steps: steps.to_vec(),
+            now,
+        };
+        rules::status_jobs(vec![promised])
+            .into_iter()
+            .next()
+            .map(|job| NewJob::around_id(STATUS, &job.steps, job.run_at(), job.created, None))
+            .transpose()
+    }
+
+    fn around_id(
+        kind: &'static str,
+        payload: &impl serde::Serialize,
+        run_at: i64,
+        created: i64,
+        attempt_started: Option<i64>,
+    ) -> StoreResult<NewJob> {
+        let text = payload_text(payload)?;
+        let Some((before_id, after_id)) = text.split_once(&ID_MARK.to_string()) else {
+            return Err(StoreError::Corrupt(format!(
+                "no message id in payload {text}"
+            )));
+        };
+        Ok(NewJob {
+            kind,
+            before_id: before_id.to_string(),
+            after_id: after_id.to_string(),
+            run_at,
+            created,
+            attempt_started,
+        })
+    }
 }
 
 /// Claims due jobs for `lease_ms`; rows another node is claiming are skipped, and one it has
@@ -170,13 +209,36 @@ pub(super) async fn await_reconcile(
     Ok(())
 }
 
-/// Counts one more step of a multi-step job done, and runs it again at `run_at` for the
-/// next (its payload stays as written).
-pub(super) async fn step_done(c: &impl GenericClient, id: i64, run_at: i64) -> StoreResult<()> {
+/// Status jobs after a step: those to delete, and the jobs that carry the steps left.
+#[derive(Default)]
+pub(super) struct StepsSettled {
+    pub done: Vec<i64>,
+    pub rest: Vec<rules::StatusJob>,
+}
+
+/// Deletes the status jobs stepped, and writes the jobs of the steps left; one statement.
+pub(super) async fn settle_steps(c: &impl GenericClient, jobs: &StepsSettled) -> StoreResult<()> {
+    if jobs.done.is_empty() && jobs.rest.is_empty() {
+        return Ok(());
+    }
+    let payloads = jobs
+        .rest
+        .iter()
+        .map(|job| payload_text(&job.steps))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let run_at: Vec<i64> = jobs.rest.iter().map(rules::StatusJob::run_at).collect();
+    let created: Vec<i64> = jobs.rest.iter().map(|job| job.created).collect();
     let stmt = c
-        .prepare_cached("UPDATE jobs SET run_at = $2, step = step + 1 WHERE id = $1")
+        .prepare_typed_cached(
+            "WITH done AS (DELETE FROM jobs WHERE id = ANY($1)) \
+             INSERT INTO jobs (kind, payload, run_at, created_at) \
+             SELECT 'status', payload, run_at, created_at \
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS rest(payload, run_at, created_at)",
+            &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY, Type::INT8_ARRAY],
+        )
         .await?;
-    c.execute(&stmt, &[&id, &run_at]).await?;
+    c.execute(&stmt, &[&jobs.done, &payloads, &run_at, &created])
+        .await?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! Rows are locked in one order everywhere (jobs, messages, statuses, conversations,
 //! balances), so that two of these operations never wait on each other in a cycle.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use deadpool_postgres::GenericClient;
@@ -20,101 +21,275 @@ use waygate_core::status::MessageStatus;
 use super::events::{self, MESSAGE_RECEIVED, MESSAGE_STATUS};
 use super::ledger::{self, Entry};
 use super::rows::{self, get, parsed, CONVERSATION_COLUMNS, MESSAGES, MESSAGE_COLUMNS};
-use super::{jobs, status_checks, PgStore};
+use super::subscriptions::Subscriptions;
+use super::{finish, jobs, status_checks, PgStore};
 use crate::model::*;
 use crate::store::rules::{self, Change, Earlier, SendTerms, StepPlan, DAY_MS};
 use crate::store::*;
 use crate::views::MessageView;
 
 /// Records an accepted send with its charge, conversation, job or event, and idempotency
-/// key, in one transaction; a refusal writes nothing.
+/// key; a refusal writes nothing. A plain send is one statement after reading its
+/// conversation, committed on its own (no BEGIN and COMMIT to wait for); a send that claims a
+/// key, counts towards a messaging limit or queues an event runs in a transaction.
 pub async fn record_send(s: &PgStore, send: NewSend) -> Result<SendRecorded, SendRefused> {
     let mut c = s.conn().await?;
+    let announced = match send.dispatch {
+        Dispatch::Accepted { .. } => {
+            s.subscriptions
+                .may_want(&c, send.user_id, MESSAGE_STATUS)
+                .await?
+        }
+        Dispatch::Queue { .. } => false,
+    };
+    let limited = send
+        .template
+        .as_ref()
+        .is_some_and(|t| t.messaging_limit.is_some());
+    if send.idempotency.is_none() && !limited && !announced {
+        return write_send(&c, &send, false).await;
+    }
     let tx = c.transaction().await.map_err(StoreError::from)?;
+    let outcome = write_send(&tx, &send, announced).await;
+    finish(tx, outcome).await
+}
+
+/// The send's statements, on a transaction unless it is one statement; `announced` queues its
+/// `message.status` event for the subscriptions that want it.
+async fn write_send(
+    c: &impl GenericClient,
+    send: &NewSend,
+    announced: bool,
+) -> Result<SendRecorded, SendRefused> {
     let reserved = match &send.idempotency {
-        Some(idem) => Some(claim_key(&tx, &send, idem).await?),
+        Some(idem) => Some(claim_key(c, send, idem).await?),
         None => None,
     };
-    let existing = conversation_in(&tx, send.sender_id, &send.recipient).await?;
-    let terms = SendTerms::of(existing.as_ref(), &send)?;
-    if let Some(limit) = terms.limit {
-        check_messaging_limit(&tx, &send, limit).await?;
-    }
-    let charge = terms.charge()?;
-    if terms.price > Money::ZERO && !ledger::move_balance(&tx, send.user_id, charge).await? {
-        return Err(SendRefused::InsufficientBalance);
-    }
-
     let accepted = match &send.dispatch {
         Dispatch::Accepted { sid, status, .. } => Some((sid, *status)),
         Dispatch::Queue { .. } => None,
     };
-    // An accepted template send opens (or extends) the window.
-    let opens_window = (send.template.is_some() && accepted.is_some()).then_some(send.now);
-    let conversation = touch_conversation(&tx, &send, opens_window).await?;
-
     let mut steps = vec![(MessageStatus::Pending, send.now)];
     steps.extend(accepted.map(|(_, status)| (status, send.now)));
-    let status = accepted.map_or(MessageStatus::Pending, |(_, status)| status);
-    let sid = accepted.map(|(sid, _)| sid.clone());
-    let message_id = insert_outbound(
-        &tx,
-        &send,
-        reserved,
-        conversation.id,
-        sid.as_deref(),
-        terms.price,
-    )
-    .await?;
-    insert_status(&tx, message_id, status, &rules::history_text(&steps)).await?;
-    if terms.price > Money::ZERO {
-        let entry = Entry {
-            user_id: send.user_id,
-            kind: "charge",
-            amount: charge,
-            message_id: Some(message_id),
-            reference: None,
-            at: send.now,
-        };
-        ledger::record_entry(&tx, &entry).await?;
-    }
-    if terms.limit.is_some() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO business_initiations (sender_id, recipient_phone, at) VALUES ($1, $2, $3)",
-            )
-            .await
-            .map_err(StoreError::from)?;
-        tx.execute(&stmt, &[&send.sender_id, &send.recipient, &send.now])
-            .await
-            .map_err(StoreError::from)?;
-    }
-    let job_id = match &send.dispatch {
-        Dispatch::Queue { lease_ms } => {
-            Some(jobs::enqueue_claimed_send(&tx, message_id, send.now + lease_ms, send.now).await?)
-        }
-        Dispatch::Accepted { followups, .. } => {
-            events::enqueue_event(&tx, send.user_id, MESSAGE_STATUS, send.now, || {
-                let message = rules::accepted_message(
-                    &send,
-                    message_id,
-                    conversation.id,
-                    terms.price,
-                    sid,
-                    &steps,
-                );
-                Ok(MessageView::from(&message))
-            })
-            .await?;
-            promise(&tx, message_id, followups, send.now).await?;
-            None
+    let send_at = |terms: SendTerms, guess: bool| {
+        let charge = terms.charge();
+        let steps = &steps;
+        async move {
+            let written = insert_send(c, send, reserved, &terms, charge?, steps, guess).await?;
+            Ok::<_, SendRefused>(written)
         }
     };
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(SendRecorded {
+    // Most sends begin a conversation: written at once on a new conversation's terms, on
+    // condition that there is none (otherwise the statement answers with the one there is,
+    // and the send is written on its terms), they need no read first. A send that a
+    // messaging limit may count is not guessed: its limit is checked before any write.
+    let on_terms_of = |existing: Option<Conversation>| async move {
+        let terms = SendTerms::of(existing.as_ref(), send)?;
+        if let Some(limit) = terms.limit {
+            check_messaging_limit(c, send, limit).await?;
+        }
+        Ok::<_, SendRefused>((terms, send_at(terms, false).await?))
+    };
+    let guessed = SendTerms::of(None, send)
+        .ok()
+        .filter(|terms| terms.limit.is_none());
+    let (terms, written) = match guessed {
+        Some(terms) => match send_at(terms, true).await? {
+            Written::Existing(existing) => on_terms_of(Some(existing)).await?,
+            written => (terms, written),
+        },
+        None => on_terms_of(conversation_in(c, send.sender_id, &send.recipient).await?).await?,
+    };
+    let Written::Sent {
         conversation,
         message_id,
         job_id,
+    } = written
+    else {
+        return Err(SendRefused::InsufficientBalance);
+    };
+    if announced {
+        events::enqueue_event(c, send.user_id, MESSAGE_STATUS, send.now, || {
+            let sid = accepted.map(|(sid, _)| sid.clone());
+            let message = rules::accepted_message(
+                send,
+                message_id,
+                conversation.id,
+                terms.price,
+                sid,
+                &steps,
+            );
+            Ok(MessageView::from(&message))
+        })
+        .await?;
+    }
+    Ok(SendRecorded {
+        conversation,
+        message_id,
+        job_id: job_id.filter(|_| accepted.is_none()),
+    })
+}
+
+/// What `insert_send` did.
+enum Written {
+    Sent {
+        conversation: Conversation,
+        message_id: i64,
+        job_id: Option<i64>,
+    },
+    /// Nothing: the send was written as a first one, and this conversation is there.
+    Existing(Conversation),
+    /// Nothing: the balance cannot pay.
+    Unpaid,
+}
+
+/// Writes a send in one statement: the charge, the conversation created or touched (a
+/// concurrent first send or inbound message meets it on the unique pair; times only move
+/// forward, whichever node's clock is behind), the message under the id its idempotency key
+/// reserved (or a new one) with its status row, the ledger line, the business initiation,
+/// and its send job or status job. Nothing is written when the balance cannot pay, or for
+/// a `first` send when the conversation exists (it is read instead, in the same snapshot),
+/// since every row hangs on the charge and the charge on that condition. The balance is
+/// locked before the conversation, as everywhere.
+async fn insert_send(
+    c: &impl GenericClient,
+    s: &NewSend,
+    reserved: Option<i64>,
+    terms: &SendTerms,
+    charge: Money,
+    steps: &[(MessageStatus, i64)],
+    first: bool,
+) -> StoreResult<Written> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH fresh AS (SELECT WHERE NOT $24 OR NOT EXISTS (SELECT FROM conversations \
+             WHERE sender_id = $2 AND recipient_phone = $3)), \
+             charged AS (UPDATE balances SET micros = micros + $13 WHERE $14 \
+             AND EXISTS (SELECT FROM fresh) AND user_id = $1 \
+             AND micros::numeric + $13::numeric BETWEEN 0 AND 9223372036854775807 RETURNING user_id), \
+             paid AS (SELECT FROM fresh WHERE NOT $14 OR EXISTS (SELECT FROM charged)), \
+             conversation AS (INSERT INTO conversations (user_id, sender_id, recipient_phone, \
+             customer_name, last_message_at, last_template_at, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $5 FROM paid \
+             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
+             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
+             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name), \
+             last_template_at = GREATEST(conversations.last_template_at, EXCLUDED.last_template_at) \
+             RETURNING {CONVERSATION_COLUMNS}), \
+             message AS (INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, \
+             recipient_phone, template_id, variables, body, message_sid, price_micros, created_at) \
+             SELECT COALESCE($7, nextval(pg_get_serial_sequence('messages', 'id'))), id, $1, $2, \
+             'outbound', $3, $8, $9, $10, $11, $12, $5 FROM conversation RETURNING id), \
+             status AS (INSERT INTO message_status (message_id, status, status_history) \
+             SELECT id, $15, $16 FROM message), \
+             ledger AS (INSERT INTO ledger_entries (user_id, kind, amount_micros, message_id, \
+             created_at) SELECT $1, 'charge', $13, id, $5 FROM message WHERE $14), \
+             initiation AS (INSERT INTO business_initiations (sender_id, recipient_phone, at) \
+             SELECT $2, $3, $5 FROM message WHERE $17), \
+             job AS (INSERT INTO jobs (kind, payload, run_at, created_at, attempt_started) \
+             SELECT $18, $19 || id || $20, $21, $22, $23 FROM message WHERE $18 IS NOT NULL \
+             RETURNING id) \
+             SELECT conversation.*, message.id, (SELECT id FROM job) FROM conversation, message \
+             UNION ALL SELECT {CONVERSATION_COLUMNS}, NULL, NULL FROM conversations \
+             WHERE sender_id = $2 AND recipient_phone = $3 AND NOT EXISTS (SELECT FROM fresh)"
+        )
+    });
+    let (template_id, variables) = match &s.template {
+        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
+        None => (None, None),
+    };
+    let (sid, status, job) = match &s.dispatch {
+        Dispatch::Queue { lease_ms } => (
+            None,
+            MessageStatus::Pending,
+            Some(jobs::NewJob::send(s.now + lease_ms, s.now)?),
+        ),
+        Dispatch::Accepted {
+            sid,
+            status,
+            followups,
+        } => (
+            Some(sid.as_str()),
+            *status,
+            jobs::NewJob::status(followups, s.now)?,
+        ),
+    };
+    // An accepted template send opens (or extends) the window.
+    let opens_window = (s.template.is_some() && sid.is_some()).then_some(s.now);
+    let job = job.as_ref();
+    let stmt = c
+        .prepare_typed_cached(
+            &INSERT,
+            &[
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::BOOL,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BOOL,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::BOOL,
+            ],
+        )
+        .await?;
+    let row = c
+        .query_opt(
+            &stmt,
+            &[
+                &s.user_id,
+                &s.sender_id,
+                &s.recipient,
+                &s.recipient_name,
+                &s.now,
+                &opens_window,
+                &reserved,
+                &template_id,
+                &variables,
+                &s.body,
+                &sid,
+                &terms.price.micros(),
+                &charge.micros(),
+                &(terms.price > Money::ZERO),
+                &status.as_str(),
+                &rules::history_text(steps),
+                &terms.limit.is_some(),
+                &job.map(|j| j.kind),
+                &job.map(|j| j.before_id.as_str()),
+                &job.map(|j| j.after_id.as_str()),
+                &job.map(|j| j.run_at),
+                &job.map(|j| j.created),
+                &job.and_then(|j| j.attempt_started),
+                &first,
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Written::Unpaid);
+    };
+    let conversation = rows::conversation(&row)?;
+    Ok(match get(&row, 8)? {
+        Some(message_id) => Written::Sent {
+            conversation,
+            message_id,
+            job_id: get(&row, 9)?,
+        },
+        None => Written::Existing(conversation),
     })
 }
 
@@ -194,109 +369,6 @@ async fn check_messaging_limit(
         true => Ok(()),
         false => Err(SendRefused::MessagingLimitReached),
     }
-}
-
-/// Creates the conversation or records this send's activity on it; a concurrent first send
-/// (or inbound message) to the same recipient meets it on the unique pair. Times only move
-/// forward, whichever node's clock is behind.
-async fn touch_conversation(
-    c: &impl GenericClient,
-    s: &NewSend,
-    opens_window: Option<i64>,
-) -> StoreResult<Conversation> {
-    static UPSERT: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "INSERT INTO conversations (user_id, sender_id, recipient_phone, customer_name, \
-             last_message_at, last_template_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5) \
-             ON CONFLICT (sender_id, recipient_phone) DO UPDATE SET \
-             last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at), \
-             customer_name = COALESCE(EXCLUDED.customer_name, conversations.customer_name), \
-             last_template_at = GREATEST(conversations.last_template_at, EXCLUDED.last_template_at) \
-             RETURNING {CONVERSATION_COLUMNS}"
-        )
-    });
-    let stmt = c
-        .prepare_typed_cached(
-            &UPSERT,
-            &[
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::INT8,
-                Type::INT8,
-            ],
-        )
-        .await?;
-    let row = c
-        .query_one(
-            &stmt,
-            &[
-                &s.user_id,
-                &s.sender_id,
-                &s.recipient,
-                &s.recipient_name,
-                &s.now,
-                &opens_window,
-            ],
-        )
-        .await?;
-    rows::conversation(&row)
-}
-
-/// Inserts an outbound message under the id its idempotency key reserved (or a new one).
-async fn insert_outbound(
-    c: &impl GenericClient,
-    s: &NewSend,
-    reserved: Option<i64>,
-    conversation_id: i64,
-    sid: Option<&str>,
-    price: Money,
-) -> StoreResult<i64> {
-    let (template_id, variables) = match &s.template {
-        Some(t) => (Some(t.template_id), Some(rules::json_text(&t.variables))),
-        None => (None, None),
-    };
-    let stmt = c
-        .prepare_typed_cached(
-            "INSERT INTO messages (id, conversation_id, user_id, sender_id, direction, \
-             recipient_phone, template_id, variables, body, message_sid, price_micros, created_at) \
-             VALUES (COALESCE($1, nextval(pg_get_serial_sequence('messages', 'id'))), $2, $3, $4, \
-             'outbound', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            &[
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::INT8,
-                Type::INT8,
-            ],
-        )
-        .await?;
-    let row = c
-        .query_one(
-            &stmt,
-            &[
-                &reserved,
-                &conversation_id,
-                &s.user_id,
-                &s.sender_id,
-                &s.recipient,
-                &template_id,
-                &variables,
-                &s.body,
-                &sid,
-                &price.micros(),
-                &s.now,
-            ],
-        )
-        .await?;
-    get(&row, 0)
 }
 
 /// A new message's row of status: its first status and history.
@@ -422,7 +494,7 @@ pub async fn record_dispatch(
                 )
                 .await?;
             tx.execute(&stmt, &[&message_id, &now]).await?;
-            advance(&tx, &[message_id], &Change::to(status, now)).await?;
+            advance_one(&s.subscriptions, &tx, message_id, Change::to(status, now)).await?;
             promise(&tx, message_id, &followups, now).await?;
         }
         DispatchResult::Rejected { code, message } => {
@@ -433,7 +505,7 @@ pub async fn record_dispatch(
                 error_message: Some(message.as_str()),
                 ..Change::to(MessageStatus::Failed, now)
             };
-            advance(&tx, &[message_id], &failed).await?;
+            advance_one(&s.subscriptions, &tx, message_id, failed).await?;
         }
         DispatchResult::Retry { at, error } => jobs::retry(&tx, job_id, at, &error).await?,
         DispatchResult::Unknown { since, at, error } => {
@@ -474,7 +546,7 @@ pub async fn apply_status(s: &PgStore, update: StatusUpdate) -> StoreResult<Stat
                 error_message: update.error_message.as_deref(),
                 ..Change::to(update.status, update.at)
             };
-            advance(&tx, &[id], &change).await?
+            advance_one(&s.subscriptions, &tx, id, change).await?
         }
     };
     tx.commit().await?;
@@ -494,96 +566,179 @@ async fn adopt_sid(c: &impl GenericClient, id: i64, sid: &str) -> StoreResult<Op
     Ok((c.execute(&stmt, &[&id, &sid]).await? == 1).then_some(id))
 }
 
-/// Applies the next step of due status jobs, job by job, until `limit` messages moved (or
-/// nothing more is due); returns how many messages that was, plus the jobs set aside for a
-/// bad payload (0: nothing was due). A job another node is applying is skipped, and one it
-/// has just moved on is read again as it left it, so no step is applied twice.
+/// Applies the next step of due status jobs until `limit` messages moved (or nothing more is
+/// due); returns how many messages that was, plus the jobs set aside for a bad payload (0:
+/// nothing was due). The steps of all the jobs are applied by one statement, and the jobs
+/// moved on by another. A job another node is applying is skipped, and one it has just moved
+/// on is read again as it left it, so no step is applied twice.
 pub async fn apply_due_statuses(s: &PgStore, now: i64, limit: i64) -> StoreResult<usize> {
     let mut c = s.conn().await?;
     let tx = c.transaction().await?;
-    let stmt = tx
+    let outcome = apply_due(&s.subscriptions, &tx, now, limit).await;
+    finish(tx, outcome).await
+}
+
+async fn apply_due(
+    subscriptions: &Subscriptions,
+    c: &impl GenericClient,
+    now: i64,
+    limit: i64,
+) -> StoreResult<usize> {
+    let stmt = c
         .prepare_typed_cached(
-            "SELECT id, payload, step FROM jobs WHERE kind = 'status' AND NOT dead AND run_at <= $1 \
-             ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            "SELECT id, payload, step, created_at FROM jobs WHERE kind = 'status' AND NOT dead \
+             AND run_at <= $1 ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
             &[Type::INT8, Type::INT8],
         )
         .await?;
-    let due = tx.query(&stmt, &[&now, &limit]).await?;
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let mut applied = 0;
+    let due = c.query(&stmt, &[&now, &limit]).await?;
+    let mut read = Vec::with_capacity(due.len());
     for row in &due {
-        if applied >= limit {
-            break;
-        }
         let job_id: i64 = get(row, 0)?;
         let step: i64 = get(row, 2)?;
         let step = usize::try_from(step)
             .map_err(|_| StoreError::Corrupt(format!("status job {job_id} at step {step}")))?;
-        match serde_json::from_str::<StatusSteps>(get(row, 1)?) {
-            Ok(job) => applied += apply_step(&tx, job_id, &job, step).await?,
-            Err(e) => {
-                jobs::bury(&tx, job_id, &format!("bad payload: {e}")).await?;
-                applied += 1;
-            }
-        }
+        let created: i64 = get(row, 3)?;
+        let payload = serde_json::from_str::<StatusSteps>(get(row, 1)?);
+        read.push((job_id, step, created, payload));
     }
-    tx.commit().await?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut applied = 0;
+    let mut moves = Vec::new();
+    let mut moving = HashSet::new();
+    let mut settled = jobs::StepsSettled::default();
+    let mut rest = Vec::new();
+    for (job_id, step, created, job) in &read {
+        if applied >= limit {
+            break;
+        }
+        let job = match job {
+            Ok(job) => job,
+            Err(e) => {
+                jobs::bury(c, *job_id, &format!("bad payload: {e}")).await?;
+                applied += 1;
+                continue;
+            }
+        };
+        let StepPlan::Apply { change, next_at } = job.plan(*step) else {
+            settled.done.push(*job_id);
+            continue;
+        };
+        // A message that an earlier job of this batch moves waits for the next batch, so
+        // that its steps are applied one after the other.
+        if job.message_ids.iter().any(|id| moving.contains(id)) {
+            continue;
+        }
+        moving.extend(job.message_ids.iter().copied());
+        if let Some(change) = change {
+            moves.push((job.message_ids.as_slice(), change));
+        }
+        settled.done.push(*job_id);
+        if next_at.is_some() {
+            rest.extend(job.message_ids.iter().map(|&message_id| rules::Promise {
+                message_id,
+                steps: job.steps[step + 1..].to_vec(),
+                now: *created,
+            }));
+        }
+        applied += job.message_ids.len();
+    }
+    settled.rest = regrouped(rest);
+    advance(subscriptions, c, &moves).await?;
+    jobs::settle_steps(c, &settled).await?;
     Ok(applied)
 }
 
-/// Applies the job's next step to its messages, and leaves the rest to the same job (or
-/// deletes it after the last); returns how many messages the job holds.
-async fn apply_step(
-    c: &impl GenericClient,
-    job_id: i64,
-    job: &StatusSteps,
-    step: usize,
-) -> StoreResult<usize> {
-    let StepPlan::Apply { change, next_at } = job.plan(step) else {
-        jobs::complete(c, job_id).await?;
-        return Ok(0);
-    };
-    if let Some(change) = change {
-        advance(c, &job.message_ids, &change).await?;
+/// How far apart the next steps of messages may fall due for them to share a job after a
+/// step: the job waits for the latest, so that a status is never early and at most this late.
+const REGROUP_WITHIN_MS: i64 = 10;
+
+/// The jobs for the steps left after a step. Each send writes a job of its own (its own
+/// transaction), and a job is deleted and written anew at each step, so messages whose steps
+/// fall due together are gathered into shared jobs, as the embedded store writes them (a step
+/// is then one row of `jobs` for up to `JOB_MESSAGES` messages).
+fn regrouped(mut rest: Vec<rules::Promise>) -> Vec<rules::StatusJob> {
+    rest.sort_by_key(|p| p.steps[0].at);
+    let mut jobs = Vec::new();
+    while let Some(first) = rest.first().map(|p| p.steps[0].at) {
+        let together = rest.partition_point(|p| p.steps[0].at <= first + REGROUP_WITHIN_MS);
+        jobs.extend(rules::status_jobs(rest.drain(..together).collect()));
     }
-    match next_at {
-        None => jobs::complete(c, job_id).await?,
-        Some(next_at) => jobs::step_done(c, job_id, next_at).await?,
-    }
-    Ok(job.message_ids.len())
+    jobs
 }
 
-/// Moves outbound messages forward (never backwards), refunds a failure once, and queues a
-/// `message.status` event for each message that moved. The guard is part of the UPDATE:
-/// a move racing another waits for its row, then is checked against the status that one
-/// left. With one id, the answer says what happened to it; with several, whether any moved.
-async fn advance(
+/// Moves one outbound message forward, and says what happened to it.
+async fn advance_one(
+    subscriptions: &Subscriptions,
     c: &impl GenericClient,
-    message_ids: &[i64],
-    change: &Change<'_>,
+    message_id: i64,
+    change: Change<'_>,
 ) -> StoreResult<StatusApplied> {
+    if advance(subscriptions, c, &[(&[message_id][..], change)]).await? > 0 {
+        return Ok(StatusApplied::Advanced);
+    }
+    Ok(match get_message_in(c, message_id).await?.is_none() {
+        true => StatusApplied::UnknownMessage,
+        false => StatusApplied::Ignored,
+    })
+}
+
+/// Moves outbound messages forward (never backwards), each set by its change, in one
+/// statement; refunds a failure once, and queues a `message.status` event for each message
+/// that moved. Returns how many moved. The guard is part of the UPDATE: a move racing another
+/// waits for its row, then is checked against the status that one left.
+async fn advance(
+    subscriptions: &Subscriptions,
+    c: &impl GenericClient,
+    moves: &[(&[i64], Change<'_>)],
+) -> StoreResult<usize> {
     static ADVANCE: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH moved AS (UPDATE message_status SET status = $2, \
-             status_history = status_history || ',' || $3, \
-             error_code = CASE WHEN $4 THEN $5 ELSE error_code END, \
-             error_message = CASE WHEN $4 THEN $6 ELSE error_message END \
-             WHERE message_id = ANY($1) AND status = ANY($7) RETURNING *) \
+            "WITH moves AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \
+             $4::bool[], $5::bigint[], $6::text[], $7::text[]) \
+             AS v(id, status, step, failure, error_code, error_message, guard)), \
+             moved AS (UPDATE message_status SET status = moves.status, \
+             status_history = message_status.status_history || ',' || moves.step, \
+             error_code = CASE WHEN moves.failure THEN moves.error_code \
+                          ELSE message_status.error_code END, \
+             error_message = CASE WHEN moves.failure THEN moves.error_message \
+                             ELSE message_status.error_message END \
+             FROM moves WHERE message_id = moves.id \
+             AND message_status.status = ANY(string_to_array(moves.guard, ',')) \
+             RETURNING message_status.*) \
              SELECT {MESSAGE_COLUMNS} FROM messages JOIN moved ON message_id = id ORDER BY id"
         )
     });
-    let failure = change.status.is_failure();
-    let guard: Vec<&str> = change.predecessors().collect();
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let mut columns = MoveColumns::default();
+    let mut change_of = HashMap::new();
+    for (message_ids, change) in moves {
+        let guard: Vec<&str> = change.predecessors().collect();
+        let guard = guard.join(",");
+        let step = rules::step_text(change.status, change.at);
+        for &id in *message_ids {
+            change_of.insert(id, change);
+            columns.ids.push(id);
+            columns.statuses.push(change.status.as_str());
+            columns.steps.push(step.clone());
+            columns.failures.push(change.status.is_failure());
+            columns.error_codes.push(change.error_code);
+            columns.error_messages.push(change.error_message);
+            columns.guards.push(guard.clone());
+        }
+    }
     let stmt = c
         .prepare_typed_cached(
             &ADVANCE,
             &[
                 Type::INT8_ARRAY,
-                Type::TEXT,
-                Type::TEXT,
-                Type::BOOL,
-                Type::INT8,
-                Type::TEXT,
+                Type::TEXT_ARRAY,
+                Type::TEXT_ARRAY,
+                Type::BOOL_ARRAY,
+                Type::INT8_ARRAY,
+                Type::TEXT_ARRAY,
                 Type::TEXT_ARRAY,
             ],
         )
@@ -592,38 +747,47 @@ async fn advance(
         .query(
             &stmt,
             &[
-                &message_ids,
-                &change.status.as_str(),
-                &rules::step_text(change.status, change.at),
-                &failure,
-                &change.error_code,
-                &change.error_message,
-                &guard,
+                &columns.ids,
+                &columns.statuses,
+                &columns.steps,
+                &columns.failures,
+                &columns.error_codes,
+                &columns.error_messages,
+                &columns.guards,
             ],
         )
         .await?;
     let moved = rows::all(moved, rows::message)?;
-    if moved.is_empty() {
-        // Only a single message's caller needs to tell an unknown message from a stale step.
-        let unknown = match message_ids {
-            [id] => get_message_in(c, *id).await?.is_none(),
-            _ => false,
-        };
-        return Ok(match unknown {
-            true => StatusApplied::UnknownMessage,
-            false => StatusApplied::Ignored,
-        });
-    }
     for message in &moved {
-        if failure && message.price > Money::ZERO {
+        let change = change_of
+            .get(&message.id)
+            .ok_or_else(|| StoreError::Corrupt(format!("message {} moved unasked", message.id)))?;
+        if change.status.is_failure() && message.price > Money::ZERO {
             refund(c, message, change.at).await?;
         }
-        events::enqueue_event(c, message.user_id, MESSAGE_STATUS, change.at, || {
-            Ok(MessageView::from(message))
-        })
-        .await?;
+        if subscriptions
+            .may_want(c, message.user_id, MESSAGE_STATUS)
+            .await?
+        {
+            events::enqueue_event(c, message.user_id, MESSAGE_STATUS, change.at, || {
+                Ok(MessageView::from(message))
+            })
+            .await?;
+        }
     }
-    Ok(StatusApplied::Advanced)
+    Ok(moved.len())
+}
+
+/// The moves of `advance`, one array per column, for `unnest`.
+#[derive(Default)]
+struct MoveColumns<'a> {
+    ids: Vec<i64>,
+    statuses: Vec<&'static str>,
+    steps: Vec<String>,
+    failures: Vec<bool>,
+    error_codes: Vec<Option<i64>>,
+    error_messages: Vec<Option<&'a str>>,
+    guards: Vec<String>,
 }
 
 /// Gives a failed message's price back. Failures are final and the move to one holds the

@@ -12,6 +12,7 @@ mod ledger;
 mod messaging;
 mod rows;
 mod status_checks;
+mod subscriptions;
 mod tenants;
 mod webhooks;
 
@@ -46,6 +47,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
 /// A pooled connection.
@@ -69,7 +71,10 @@ impl PgStore {
             .max_size(max_connections)
             .build()
             .map_err(|e| StoreError::Database(Arc::new(e)))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            subscriptions: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -119,10 +124,13 @@ impl PgStore {
 /// Ends a transaction with the outcome of its work: commits it, or on an error rolls it back
 /// at once (a dropped one would only queue its rollback, holding its locks until the
 /// connection next runs). A failed rollback changes nothing: the work's error is the answer.
-pub(super) async fn finish<T>(tx: Transaction<'_>, outcome: StoreResult<T>) -> StoreResult<T> {
+pub(super) async fn finish<T, E: From<StoreError>>(
+    tx: Transaction<'_>,
+    outcome: Result<T, E>,
+) -> Result<T, E> {
     match outcome {
         Ok(value) => {
-            tx.commit().await?;
+            tx.commit().await.map_err(StoreError::from)?;
             Ok(value)
         }
         Err(e) => {

@@ -1,5 +1,5 @@
-//! Webhook subscriptions. Nothing is cached: `events::enqueue_event` reads them in the
-//! transaction of each event, so a change made on one node counts on every node at once.
+//! Webhook subscriptions. `events::enqueue_event` reads them in the transaction of each
+//! event; a change made here also drops this node's list of who may want events.
 
 use super::rows::{self, WEBHOOK_COLUMNS};
 use super::PgStore;
@@ -25,6 +25,7 @@ pub async fn create_webhook(
     let row = c
         .query_one(&stmt, &[&user_id, &url, &json_list(&events), &secret, &now])
         .await?;
+    s.subscriptions.changed().await;
     Ok(Webhook {
         id: rows::get(&row, 0)?,
         user_id,
@@ -68,7 +69,9 @@ pub async fn delete_webhook(s: &PgStore, id: i64, now: i64) -> StoreResult<bool>
     let stmt = c
         .prepare_cached("UPDATE webhooks SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
         .await?;
-    Ok(c.execute(&stmt, &[&id, &now]).await? == 1)
+    let deleted = c.execute(&stmt, &[&id, &now]).await? == 1;
+    s.subscriptions.changed().await;
+    Ok(deleted)
 }
 
 /// Installs `secret`, the current one staying valid until `old_valid_until`; one statement,
