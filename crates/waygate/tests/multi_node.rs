@@ -4,8 +4,9 @@
 //! node takes its jobs over) and is restarted. A client whose request went unanswered retries
 //! it on the other node with the same Idempotency-Key. Afterwards every answered send exists
 //! once, the fake received each message exactly once, every balance equals its ledger, the
-//! per-user limit held across both nodes, and a key revoked or a template paused on one node
-//! was refused on the other within 2 s.
+//! per-user limit held across both nodes, a key revoked or a template paused on one node was
+//! refused on the other within 2 s, and a webhook subscribed on one node got the events of
+//! sends made on the other.
 
 mod common;
 #[path = "support/postgres.rs"]
@@ -50,6 +51,7 @@ impl Cluster {
             ("WAYGATE_REDIS_URL", self.redis.url.clone()),
             ("WAYGATE_REDIS_KEY_PREFIX", self.redis.prefix.clone()),
             ("WAYGATE_RATE_LIMIT_PER_SECOND", LIMIT.to_string()),
+            ("WAYGATE_WEBHOOKS_ALLOW_PRIVATE", "true".to_string()),
         ]);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         Server::start_on(dir, addr, &env)
@@ -229,7 +231,8 @@ async fn two_nodes_share_the_work_and_a_sigkill_loses_and_doubles_nothing() {
         async move { ask.await == 401 }
     })
     .await;
-    // Node B has the template cached (it sends with it) when node A pauses it.
+    // Node B has the template and the webhook list cached (it sends with them) when node A
+    // pauses the template and subscribes a webhook.
     let simulator_send = |http: reqwest::Client, base: String, t: Arc<Tenant>| async move {
         let (sender_id, template_id) = simulator_template;
         let body = json!({"sender_id": sender_id, "template_id": template_id,
@@ -249,6 +252,35 @@ async fn two_nodes_share_the_work_and_a_sigkill_loses_and_doubles_nothing() {
         200,
         "node B sends with the template"
     );
+    // A webhook subscribed on node A gets the events of a send made on node B 2 s later.
+    let (hook_url, hook) = receiver().await;
+    let (subscribed, _) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/user/webhooks", node_a.base),
+        &tenant.key,
+        Some(json!({"url": hook_url, "events": ["message.status"]})),
+    )
+    .await;
+    assert_eq!(subscribed, 201, "subscribe on node A");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        simulator_send(http.clone(), node_b.base.clone(), tenant.clone()).await,
+        200,
+        "node B sends after the subscription"
+    );
+    // The `queued` event is queued by node B's send itself (the later steps may run anywhere).
+    within("node B's event to a webhook made on node A", || {
+        let hook = hook.clone();
+        async move {
+            let bodies = hook.lock().unwrap();
+            bodies.iter().any(|b| {
+                serde_json::from_str::<serde_json::Value>(b)
+                    .is_ok_and(|event| event["data"]["status"] == "queued")
+            })
+        }
+    })
+    .await;
     let (paused, _) = call(
         &http,
         reqwest::Method::PATCH,
@@ -358,4 +390,24 @@ async fn a_node_on_postgres_without_redis_warns_that_it_limits_alone() {
         log.contains("each node keeps the per-user send limit alone"),
         "{log}"
     );
+}
+
+/// A webhook endpoint on loopback: its URL, and the bodies it received.
+async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body);
+                reqwest::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
 }
